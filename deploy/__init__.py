@@ -1,0 +1,1 @@
+"""Real hardware (Franka through panda-py, RealSense and OpenCV cameras) and the deploy control loop."""

@@ -1,0 +1,133 @@
+"""The fruit-swap task (Diffusion Forcing's robot experiment) on the twin.
+
+Three slots A, B, C. An apple and an orange start in two of them (which two, and which
+fruit where, at random; positions jittered inside the slot). Goal: each fruit in the slot
+where the other started, moved one at a time through the free slot, both released, hand
+clear. The apple moves first, so after the first move the table looks exactly like the start
+of another episode whose next move is different: only memory tells them apart.
+
+Success is read from the physics state, never from the expert's plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from sim.scene import FRUITS, SLOT_NAMES, SLOT_X, SLOT_Y, TABLE_TOP
+
+SLOT_XY = np.array([[SLOT_X, y] for y in SLOT_Y])
+IN_SLOT_RADIUS = 0.045      # a fruit's centre within this of the slot centre is "in" the slot
+JITTER = 0.012              # start positions: uniform in a square of this half-size
+LIFTED = 0.02               # a fruit this far above its resting height is "lifted"
+HAND_CLEAR_HEIGHT = 0.12    # the TCP at least this high above the table at the end
+
+
+@dataclass(frozen=True)
+class Layout:
+    apple: int   # slot index of the apple
+    orange: int  # slot index of the orange
+
+    @property
+    def free(self) -> int:
+        return 3 - self.apple - self.orange
+
+    def name(self) -> str:
+        return f"apple:{SLOT_NAMES[self.apple]} orange:{SLOT_NAMES[self.orange]}"
+
+    def plan(self) -> list[tuple[str, int, int]]:
+        """The three moves (fruit, from slot, to slot): apple to the free slot, orange to the
+        apple's start, apple to the orange's start."""
+        return [("apple", self.apple, self.free), ("orange", self.orange, self.apple),
+                ("apple", self.free, self.orange)]
+
+    def goal(self) -> dict[str, int]:
+        return {"apple": self.orange, "orange": self.apple}
+
+
+LAYOUTS = [Layout(a, o) for a, o in itertools.permutations(range(3), 2)]
+
+
+def rest_height(fruit: str) -> float:
+    size = FRUITS[fruit][1]
+    return TABLE_TOP + (size[2] if len(size) == 3 else size[0])
+
+
+class FruitSwapTask:
+    time_limit = 60.0  # seconds of robot time
+
+    def __init__(self, twin):
+        self.twin = twin
+        self.model, self.data = twin.model, twin.data
+        self._qadr = {f: self.model.joint(f"{f}_free").qposadr[0] for f in FRUITS}
+        self._dadr = {f: self.model.joint(f"{f}_free").dofadr[0] for f in FRUITS}
+        self._body = {f: self.model.body(f).id for f in FRUITS}
+        self._geom = {f: self.model.geom(f"{f}_geom").id for f in FRUITS}
+        finger_bodies = {self.model.body(n).id for n in ("left_finger", "right_finger", "hand")}
+        self._finger_geoms = {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] in finger_bodies}
+        self.layout: Layout | None = None
+        self.both_lifted_at: float | None = None
+
+    # -- setting up --------------------------------------------------------------------------
+    def reset(self, seed: int, layout: Layout | None = None) -> Layout:
+        rng = np.random.default_rng(seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.twin.robot.reset()
+        self.layout = layout or LAYOUTS[rng.integers(len(LAYOUTS))]
+        self.place("apple", self.layout.apple, rng)
+        self.place("orange", self.layout.orange, rng)
+        mujoco.mj_forward(self.model, self.data)
+        self.twin.robot.wait(0.2)  # let the fruits settle
+        self.both_lifted_at = None
+        return self.layout
+
+    def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER) -> None:
+        """Put a fruit at rest in a slot (setting up a start state or a test state, never mid-task)."""
+        rng = rng or np.random.default_rng()
+        xy = SLOT_XY[slot] + rng.uniform(-jitter, jitter, 2)
+        yaw = rng.uniform(-np.pi, np.pi)
+        q = self._qadr[fruit]
+        self.data.qpos[q:q + 3] = [xy[0], xy[1], rest_height(fruit) + 0.001]
+        self.data.qpos[q + 3:q + 7] = [np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+        self.data.qvel[self._dadr[fruit]:self._dadr[fruit] + 6] = 0
+
+    # -- reading the state -------------------------------------------------------------------
+    def fruit_pos(self, fruit: str) -> np.ndarray:
+        return self.data.xpos[self._body[fruit]].copy()
+
+    def fruit_slot(self, fruit: str) -> int | None:
+        """The slot a fruit rests in, or None (lifted, or outside every slot)."""
+        p = self.fruit_pos(fruit)
+        if p[2] > rest_height(fruit) + 0.01:
+            return None
+        dist = np.linalg.norm(SLOT_XY - p[:2], axis=1)
+        i = int(np.argmin(dist))
+        return i if dist[i] < IN_SLOT_RADIUS else None
+
+    def touching_hand(self, fruit: str) -> bool:
+        g = self._geom[fruit]
+        for c in self.data.contact[: self.data.ncon]:
+            if (c.geom1 == g and c.geom2 in self._finger_geoms) or (c.geom2 == g and c.geom1 in self._finger_geoms):
+                return True
+        return False
+
+    def lifted(self, fruit: str) -> bool:
+        return self.fruit_pos(fruit)[2] > rest_height(fruit) + LIFTED
+
+    def observe_step(self) -> None:
+        """Called once per control period: records rule violations (both fruits in the air)."""
+        if self.both_lifted_at is None and all(self.lifted(f) for f in FRUITS):
+            self.both_lifted_at = float(self.data.time)
+
+    def success(self) -> bool:
+        goal = self.layout.goal()
+        in_place = all(self.fruit_slot(f) == goal[f] for f in FRUITS)
+        released = not any(self.touching_hand(f) for f in FRUITS)
+        tcp_z = self.twin.robot.state().ee_pos[2]
+        return bool(in_place and released and tcp_z > TABLE_TOP + HAND_CLEAR_HEIGHT and self.both_lifted_at is None)
+
+    def status(self) -> dict:
+        return {f"{f}_slot": (SLOT_NAMES[s] if (s := self.fruit_slot(f)) is not None else "-") for f in FRUITS}

@@ -1,0 +1,116 @@
+"""The MuJoCo twin of the Franka behind the same Robot and Camera protocols as the real rig."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget, RobotState
+
+
+from sim.controller import CartesianController
+from sim.scene import HOME_QPOS, SceneConfig, build_model
+
+ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
+FINGER_JOINTS = ["finger_joint1", "finger_joint2"]
+
+
+class SimRobot:
+    """The Franka in MuJoCo: absolute ee targets in, state out, physics time as its clock."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, command_period: float = 0.1,
+                 control_hz: float = 125.0):
+        self.model, self.data = model, data
+        self.command_period = command_period
+        self.controller = CartesianController(model, "tcp", ARM_JOINTS, HOME_QPOS)
+        self._arm_q = np.array([model.joint(n).qposadr[0] for n in ARM_JOINTS])
+        self._arm_v = np.array([model.joint(n).dofadr[0] for n in ARM_JOINTS])
+        self._fingers = np.array([model.joint(n).qposadr[0] for n in FINGER_JOINTS])
+        self._arm_act = np.array([model.actuator(n).id for n in ARM_JOINTS])
+        self._hand_act = model.actuator("hand").id
+        self._site = model.site("tcp").id
+        self._ctrl_every = max(1, round(1.0 / (control_hz * model.opt.timestep)))
+        self._steps = 0
+        self.last_command: EETarget | None = None
+
+    def reset(self) -> None:
+        """Home pose, gripper open, at rest (the rest of the world is the task's business)."""
+        self.data.qpos[self._arm_q] = HOME_QPOS
+        self.data.qvel[self._arm_v] = 0
+        self.data.qpos[self._fingers] = GRIPPER_MAX_WIDTH / 2
+        self.data.ctrl[self._arm_act] = HOME_QPOS
+        self.data.ctrl[self._hand_act] = GRIPPER_MAX_WIDTH / 2
+        self.controller.reset(HOME_QPOS)
+        mujoco.mj_forward(self.model, self.data)
+        self.last_command = None
+
+    def state(self) -> RobotState:
+        d = self.data
+        return RobotState(
+            ee_pos=d.site_xpos[self._site].copy(),
+            ee_rot=d.site_xmat[self._site].reshape(3, 3).copy(),
+            gripper_width=float(d.qpos[self._fingers].sum()),
+            joint_pos=d.qpos[self._arm_q].copy(),
+            timestamp=float(d.time),
+        )
+
+    def command(self, target: EETarget) -> None:
+        self.controller.set_target(target.pos, target.rot, self.command_period)
+        g = float(np.clip(target.gripper, 0.0, 1.0))
+        self.data.ctrl[self._hand_act] = (1.0 - g) * GRIPPER_MAX_WIDTH / 2
+        self.last_command = target
+
+    def wait(self, seconds: float) -> None:
+        n = max(1, round(seconds / self.model.opt.timestep))
+        dt_ctrl = self._ctrl_every * self.model.opt.timestep
+        for _ in range(n):
+            if self._steps % self._ctrl_every == 0:
+                self.data.ctrl[self._arm_act] = self.controller.update(dt_ctrl)
+            mujoco.mj_step(self.model, self.data)
+            self._steps += 1
+
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def close(self) -> None:
+        pass
+
+
+class SimCamera:
+    """A camera of the twin: renders the current physics state offscreen."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, name: str, height: int, width: int):
+        self.name, self.height, self.width = name, height, width
+        self.data = data
+        self._renderer = mujoco.Renderer(model, height, width)
+        self.postprocess = None  # optional callable(image, time) -> image (disturbances)
+
+    def read(self) -> tuple[np.ndarray, float]:
+        self._renderer.update_scene(self.data, camera=self.name)
+        img = self._renderer.render()
+        if self.postprocess is not None:
+            img = self.postprocess(img, float(self.data.time))
+        return img, float(self.data.time)
+
+    def close(self) -> None:
+        self._renderer.close()
+
+
+class Twin:
+    """The scene, the robot and its cameras, in one process."""
+
+    def __init__(self, cfg: SceneConfig | None = None, cameras: tuple[str, ...] = ("front", "wrist"),
+                 command_period: float = 0.1):
+        self.cfg = cfg or SceneConfig()
+        self.model = build_model(self.cfg)
+        self.data = mujoco.MjData(self.model)
+        self.robot = SimRobot(self.model, self.data, command_period=command_period)
+        self.cameras = {n: SimCamera(self.model, self.data, n, self.cfg.image_height, self.cfg.image_width)
+                        for n in cameras}
+
+    def read_cameras(self) -> dict[str, np.ndarray]:
+        return {n: cam.read()[0] for n, cam in self.cameras.items()}
+
+    def close(self) -> None:
+        for cam in self.cameras.values():
+            cam.close()

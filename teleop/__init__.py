@@ -1,0 +1,1 @@
+"""Teleoperation devices (SpaceMouse, keyboard, scripted expert) and the recorder behind `df-teleop`."""

@@ -1,0 +1,107 @@
+"""Recording scripted demonstrations on the twin, in parallel worker processes.
+
+Each worker owns a twin and runs whole episodes into memory; the parent process is the only
+writer of the store, so parallelism never endangers it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from df_robot.protocols import ACTION_DIM, STATE_DIM
+from df_robot.store import EpisodeWriter
+from sim.scene import SLOT_NAMES
+from teleop.loop import EpisodeBuffer, run_episode
+
+
+@dataclass
+class RecordConfig:
+    out: Path
+    episodes: int = 10
+    seed: int = 0
+    fps: float = 10.0
+    image_size: int = 96
+    workers: int = 0            # 0: one per core
+    keep_failed: bool = False
+    image_codec: str = "blosc"
+
+
+_worker = {}
+_worker_args: tuple = ()
+
+
+def _set_worker_args(image_size: int, fps: float) -> None:
+    global _worker_args
+    _worker_args = (image_size, fps)
+
+
+def _init_worker(image_size: int, fps: float) -> None:
+    from sim.fruit_swap import FruitSwapTask
+    from sim.scene import SceneConfig
+    from sim.twin import Twin
+
+    twin = Twin(SceneConfig(image_height=image_size, image_width=image_size), command_period=1.0 / fps)
+    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps)
+
+
+def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
+    """Run one scripted episode on this worker's twin; returns (seed, frames, metadata)."""
+    from sim.expert import ScriptedExpert
+
+    if not _worker:
+        _init_worker(*_worker_args)
+    twin, task, period = _worker["twin"], _worker["task"], _worker["period"]
+    layout = task.reset(seed)
+    buffer = EpisodeBuffer()
+    stats = run_episode(twin.robot, twin.cameras, ScriptedExpert(task, seed, period), buffer, period,
+                        task.time_limit, on_tick=task.observe_step)
+    meta = {"seed": seed, "success": task.success(), "apple_slot": layout.apple, "orange_slot": layout.orange,
+            "layout": layout.name(), "duration_s": stats.ticks * period, "ended_by": stats.ended_by}
+    return seed, buffer, meta
+
+
+def record(cfg: RecordConfig, console=None) -> dict:
+    """Record until `cfg.episodes` successful episodes are committed (at most 2x attempts)."""
+    workers = cfg.workers or os.cpu_count() or 1
+    writer = EpisodeWriter(cfg.out, fps=cfg.fps, cameras={"front": (cfg.image_size,) * 2, "wrist": (cfg.image_size,) * 2},
+                           state_dim=STATE_DIM, action_dim=ACTION_DIM, robot="sim-fr3", task="fruit_swap",
+                           image_codec=cfg.image_codec, extra_attrs={"slots": list(SLOT_NAMES)})
+    start_episodes = writer.n_episodes
+    attempts, committed, failed = 0, 0, 0
+    max_attempts = 2 * cfg.episodes
+    seeds = iter(range(cfg.seed, cfg.seed + max_attempts))
+    ctx = mp.get_context("spawn" if workers > 1 else "fork")
+    progress = Progress(TextColumn("[bold]recording[/]"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console)
+    try:
+        with progress:
+            bar = progress.add_task("rec", total=cfg.episodes, note="")
+            # the twin is built lazily in each worker, so a failure there reaches us as an exception
+            if workers == 1:
+                _set_worker_args(cfg.image_size, cfg.fps)
+                results = map(record_one, seeds)
+            else:
+                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps))
+                results = pool.imap(record_one, seeds)
+            for seed, buffer, meta in results:
+                attempts += 1
+                if meta["success"] or cfg.keep_failed:
+                    buffer.write_to(writer, meta)
+                    committed += meta["success"] or cfg.keep_failed
+                if not meta["success"]:
+                    failed += 1
+                progress.update(bar, completed=min(committed, cfg.episodes),
+                                note=f"expert success {attempts - failed}/{attempts}")
+                if committed >= cfg.episodes or attempts >= max_attempts:
+                    break
+            if workers > 1:
+                pool.terminate()
+    finally:
+        writer.close()
+    return {"committed": writer.n_episodes - start_episodes, "attempts": attempts, "expert_failures": failed,
+            "store": str(cfg.out), "episodes_in_store": writer.n_episodes}

@@ -1,0 +1,49 @@
+"""Deterministic synthetic episodes for the store tests (and the crash-test child process)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CAMERAS = {"front": (12, 16), "wrist": (8, 10)}
+STATE_DIM, ACTION_DIM = 5, 4
+
+
+def episode_length(e: int) -> int:
+    return 3 + (e * 7) % 11
+
+
+def frame(e: int, t: int) -> dict:
+    """Frame t of episode e: every value depends on (e, t), so any mix-up is visible."""
+    rng = np.random.default_rng(e * 1000 + t)
+    return {
+        "images": {n: rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for n, (h, w) in CAMERAS.items()},
+        "robot_state": rng.standard_normal(STATE_DIM).astype(np.float32),
+        "action": rng.standard_normal(ACTION_DIM).astype(np.float32),
+        "timestamp": e + t * 0.1,
+    }
+
+
+def meta(e: int) -> dict:
+    return {"seed": e, "success": e % 3 != 0, "layout": f"L{e % 4}"}
+
+
+def write_episode(writer, e: int) -> int:
+    writer.begin_episode()
+    for t in range(episode_length(e)):
+        f = frame(e, t)
+        assert writer.add_frame(f["images"], f["robot_state"], f["action"], f["timestamp"])
+    return writer.end_episode(meta(e))
+
+
+def assert_episode_equal(store, e: int) -> None:
+    n = episode_length(e)
+    assert store.episode_lengths[e] == n
+    for t in range(n):
+        f = frame(e, t)
+        for cam in CAMERAS:
+            np.testing.assert_array_equal(store.get(f"{cam}_rgb", e, t, t + 1)[0], f["images"][cam])
+    np.testing.assert_array_equal(store.get("robot_state", e), np.stack([frame(e, t)["robot_state"] for t in range(n)]))
+    np.testing.assert_array_equal(store.get("action", e), np.stack([frame(e, t)["action"] for t in range(n)]))
+    np.testing.assert_array_equal(store.get("timestamp", e), [e + t * 0.1 for t in range(n)])
+    m = store.episode_meta(e)
+    assert {k: m[k] for k in ("seed", "success", "layout")} == meta(e)
