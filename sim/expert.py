@@ -40,7 +40,7 @@ class ScriptedExpert:
         yield from self._pause(self.rng.uniform(0.3, 0.8))
         for fruit, _src, dst in self.task.layout.plan():
             yield from self._move_fruit(fruit, dst)
-            yield from self._go(self.home + self.rng.uniform(-0.01, 0.01, 3), speed=self._speed())
+            yield from self._go(self.home, speed=self._speed())  # exactly home: no cue for a memoryless policy
             yield from self._pause(self.rng.uniform(0.6, 1.2))
 
     def _move_fruit(self, fruit: str, dst: int) -> Iterator[EETarget]:

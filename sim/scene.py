@@ -13,7 +13,7 @@ the fingertips, and a wrist camera on the hand.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
@@ -25,6 +25,7 @@ SLOT_X = 0.50
 SLOT_Y = (0.16, 0.0, -0.16)   # A on the robot's left, as seen from the front camera's right
 TCP_OFFSET = 0.1034      # flange to fingertip centre, m (Franka Hand)
 GRIPPER_FORCE = 40.0     # N on the finger tendon (the real hand: 70 N continuous)
+DISTRACTOR_PARK = (2.5, 2.5, -0.3)
 HOME_QPOS = np.array([0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785])
 
 FRUITS = {
@@ -45,7 +46,6 @@ class SceneConfig:
     front_fovy: float = 50.0
     wrist_fovy: float = 75.0
     timestep: float = 0.002
-    extra_bodies: list = field(default_factory=list)  # callables(spec) adding bodies (disturbances)
 
 
 def robot_assets_dir() -> Path:
@@ -141,8 +141,14 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
             b.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.005, 0, 0], pos=[0, 0, top - 0.002],
                        rgba=[0.55, 0.35, 0.05, 1], contype=0, conaffinity=0, mass=0)
 
-    for add in cfg.extra_bodies:
-        add(spec)
+    # The distractor for the robustness study (sim/disturbances.py): a soft blue bag, always in
+    # the model so clean and disturbed episodes share one model, parked on a hidden shelf.
+    w.add_geom(name="distractor_shelf", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.2, 0.2, 0.01],
+               pos=[DISTRACTOR_PARK[0], DISTRACTOR_PARK[1], DISTRACTOR_PARK[2] - 0.03], rgba=[0, 0, 0, 0], group=3)
+    bag = w.add_body(name="distractor", pos=list(DISTRACTOR_PARK))
+    bag.add_freejoint(name="distractor_free")
+    bag.add_geom(name="distractor_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.045, 0.03, 0.02],
+                 rgba=[0.1, 0.3, 0.85, 1], mass=0.05, friction=[1.0, 0.01, 0.001])
     # the keyframe of the original model no longer matches the qpos size: drop it
     for key in list(spec.keys):
         spec.delete(key)

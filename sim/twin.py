@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import numpy as np
 
@@ -82,7 +84,13 @@ class SimCamera:
     def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, name: str, height: int, width: int):
         self.name, self.height, self.width = name, height, width
         self.data = data
-        self._renderer = mujoco.Renderer(model, height, width)
+        try:
+            self._renderer = mujoco.Renderer(model, height, width)
+        except mujoco.FatalError as exc:
+            raise RuntimeError(
+                f"MuJoCo could not open an offscreen GL context (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): "
+                "import sim before mujoco, or set MUJOCO_GL=egl (Debian libegl1) or MUJOCO_GL=osmesa "
+                f"(Debian libosmesa6). MuJoCo said: {exc}") from None
         self.postprocess = None  # optional callable(image, time) -> image (disturbances)
 
     def read(self) -> tuple[np.ndarray, float]:

@@ -7,6 +7,7 @@ period. The frame pairs the observation at t with the action commanded at t.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol
 
@@ -55,10 +56,14 @@ class LoopStats:
 
 
 def run_episode(robot: Robot, cameras: Mapping[str, Camera], device: Device, sink: FrameSink, period: float,
-                max_seconds: float, on_tick: Callable[[], None] | None = None) -> LoopStats:
-    """Drive one episode until the device says it is over or time runs out."""
+                max_seconds: float, on_tick: Callable[[], None] | None = None, realtime: bool = False,
+                status: Callable[[int], None] | None = None) -> LoopStats:
+    """Drive one episode until the device says it is over or time runs out.
+
+    `realtime` paces a faster-than-real-time twin to the wall clock (a person is driving)."""
     stats = LoopStats()
     t_end = robot.time() + max_seconds
+    wall_next = time.perf_counter()
     while True:
         state = robot.state()
         images = {name: cam.read()[0] for name, cam in cameras.items()}
@@ -73,6 +78,11 @@ def run_episode(robot: Robot, cameras: Mapping[str, Camera], device: Device, sin
         stats.ticks += 1
         if on_tick is not None:
             on_tick()
+        if status is not None and stats.ticks % 5 == 0:
+            status(stats.ticks)
+        if realtime:
+            wall_next += period
+            time.sleep(max(0.0, wall_next - time.perf_counter()))
         if robot.time() >= t_end:
             stats.ended_by = "time limit"
             break

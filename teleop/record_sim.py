@@ -46,14 +46,14 @@ def _init_worker(image_size: int, fps: float) -> None:
     from sim.twin import Twin
 
     twin = Twin(SceneConfig(image_height=image_size, image_width=image_size), command_period=1.0 / fps)
-    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps)
+    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps, args=(image_size, fps))
 
 
 def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
     """Run one scripted episode on this worker's twin; returns (seed, frames, metadata)."""
     from sim.expert import ScriptedExpert
 
-    if not _worker:
+    if _worker.get("args") != _worker_args:
         _init_worker(*_worker_args)
     twin, task, period = _worker["twin"], _worker["task"], _worker["period"]
     layout = task.reset(seed)
