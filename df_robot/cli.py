@@ -26,6 +26,12 @@ def not_built(what: str):
     return run
 
 
+def _train(args) -> int:
+    from df_robot.train import main as train_main
+
+    return train_main(args.overrides)
+
+
 def _data_info(args) -> int:
     from df_robot.data_tools import info
 
@@ -52,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train a policy on episodes. Takes Hydra overrides, e.g. "
                            "`df-robot train task=fruit_swap policy=df train.steps=2000`.")
     train.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
-    train.set_defaults(func=not_built("train"))
+    train.set_defaults(func=_train)
 
     deploy = sub.add_parser("deploy", help="run a policy in the fixed-rate control loop (--robot sim|franka)",
                             description="Run a trained policy on the robot (franka) or on its MuJoCo twin (sim).")

@@ -1,0 +1,67 @@
+"""Stage 1: a small convolutional autoencoder per camera, image -> compact latent.
+
+Trained frame by frame (minutes on a CPU); its latents are cached once per dataset, and the
+diffusion model runs over them (DESIGN.md, "Making it train on a 2-core CPU"). Noising a
+fixed latent is well defined, and the decoder turns world-model predictions back into images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def to_model_input(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, size, size) float in [-1, 1]."""
+    x = images_uint8.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="area")
+    return x
+
+
+def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random-crop augmentation (pad by replication, crop back): Diffusion Policy's essential one."""
+    if pad <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+class ImageAutoencoder(nn.Module):
+    def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32):
+        super().__init__()
+        assert image_size % 16 == 0, "image_size must be a multiple of 16"
+        self.image_size, self.latent_dim = image_size, latent_dim
+        c, s = width, image_size // 16
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.SiLU(),
+            nn.Conv2d(2 * c, 4 * c, 4, 2, 1), nn.SiLU(),
+            nn.Conv2d(4 * c, 4 * c, 4, 2, 1), nn.SiLU(),
+            nn.Flatten(), nn.Linear(4 * c * s * s, latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, 4 * c * s * s), nn.SiLU(), nn.Unflatten(1, (4 * c, s, s)),
+            nn.ConvTranspose2d(4 * c, 4 * c, 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.SiLU(),
+            nn.ConvTranspose2d(c, 3, 4, 2, 1), nn.Tanh(),
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.decode(self.encode(x)), x)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)

@@ -1,0 +1,114 @@
+"""The diffusion-forcing policy, readable top to bottom.
+
+A token is [observation o_t, action chunk a_t]: o_t = the cameras' latents and the robot
+state at step t, a_t = the next `chunk` absolute end-effector targets. Each token part has
+its own noise level. A GRU carries a latent memory z across the whole episode:
+
+    h_t      = Denoiser(z_{t-1}, noisy token t, levels (k_obs_t, k_act_t))   # AdaLN blocks
+    x0_hat_t = Head(h_t)                                                     # the clean token
+    z_t      = GRUCell(h_t, z_{t-1})
+
+so one deploy step costs the same at step 10 and at step 1000. The initial memory z_0 is a
+learned vector used both in training and at deploy (the reference code trains one and
+deploys zeros). The noise levels enter every block (AdaLN: scale, shift and gate).
+
+The memoryless Diffusion Policy baseline is the same denoiser without the memory,
+conditioned on the clean observations of the last two frames instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+
+@dataclass
+class ModelDims:
+    obs_dim: int        # camera latents + robot state
+    act_dim: int        # chunk * 10
+    hidden: int = 512
+    blocks: int = 3
+    memory: bool = True  # False: the memoryless Diffusion Policy baseline
+    cond_obs: int = 2    # memoryless only: observations conditioned on (the last two frames)
+
+
+def level_embedding(k: torch.Tensor, K: int, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of a noise level in 0..K."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=k.device) / half)
+    angle = (k.float() / K * 1000.0).unsqueeze(-1) * freqs
+    return torch.cat([angle.sin(), angle.cos()], dim=-1)
+
+
+class AdaLNBlock(nn.Module):
+    """Residual MLP block whose LayerNorm scale/shift and residual gate come from the levels."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.SiLU(), nn.Linear(4 * dim, dim))
+        self.ada = nn.Linear(dim, 3 * dim)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale, shift, gate = self.ada(cond).chunk(3, dim=-1)
+        return x + (1 + gate) * self.mlp(self.norm(x) * (1 + scale) + shift)
+
+
+class DiffusionForcingModel(nn.Module):
+    def __init__(self, dims: ModelDims, K: int):
+        super().__init__()
+        self.dims, self.K = dims, K
+        d = dims.hidden
+        token = dims.obs_dim + dims.act_dim
+        context = d if dims.memory else dims.cond_obs * dims.obs_dim
+        self.inp = nn.Linear(context + token, d)
+        self.level_mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(AdaLNBlock(d) for _ in range(dims.blocks))
+        self.out_norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, token)
+        if dims.memory:
+            self.gru = nn.GRUCell(d, d)
+            self.z0 = nn.Parameter(torch.zeros(d))
+
+    # -- one token ----------------------------------------------------------------------------
+    def denoise(self, context: torch.Tensor, x_noisy: torch.Tensor, k_obs: torch.Tensor, k_act: torch.Tensor):
+        """(h, x0_hat) for one token; `context` is z_{t-1} (or the clean past observations)."""
+        d = self.dims.hidden
+        cond = self.level_mlp(torch.cat([level_embedding(k_obs, self.K, d), level_embedding(k_act, self.K, d)], -1))
+        h = self.inp(torch.cat([context, x_noisy], dim=-1))
+        for block in self.blocks:
+            h = block(h, cond)
+        h = self.out_norm(h)
+        return h, self.head(h)
+
+    def initial_memory(self, batch: int) -> torch.Tensor:
+        return self.z0.expand(batch, -1)
+
+    def step_memory(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.gru(h, z)
+
+    # -- a whole sequence (training) ------------------------------------------------------------
+    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None):
+        """x0 predictions for every token of (B, T, D) sequences.
+
+        Memory: z is updated from each token as fed (its noisy version: diffusion forcing), or,
+        when `x_memory` is given, from that version at levels `k_memory` (teacher forcing feeds
+        the clean history). Memoryless: `cond_obs` (B, T, cond_obs * obs_dim) is the context."""
+        B, T, _ = x_noisy.shape
+        if not self.dims.memory:
+            _, x0 = self.denoise(cond_obs, x_noisy, k_obs, k_act)
+            return x0
+        z = self.initial_memory(B)
+        out = []
+        for t in range(T):
+            h, x0 = self.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])
+            out.append(x0)
+            if x_memory is not None:
+                h, _ = self.denoise(z, x_memory[:, t], k_memory[0][:, t], k_memory[1][:, t])
+            z = self.step_memory(h, z)
+        return torch.stack(out, dim=1)

@@ -1,0 +1,169 @@
+"""Sampling (Diffusion Forcing's Algorithm 2) and the policy as the control loop sees it.
+
+Each control step of a memory-carrying policy:
+  1. the observation (camera latents + robot state) is fed at level k_obs: it is trusted
+     only as much as that level says, which is what keeps the policy steady when a
+     distractor appears or a camera is occluded;
+  2. the action chunk is denoised from pure noise in a few DDIM steps, either alone
+     (autoregressive) or together with `lookahead - 1` future tokens whose observations and
+     actions start fully noised (masked) and stay noisier than the present (pyramid);
+  3. the memory absorbs the present token: the observation at k_obs, the chosen actions clean.
+The cost of a step is independent of how long the episode has run.
+
+The same model predicts the next observation given the memory (a world model): its latent
+is denoised with the next actions masked, and decoded back to images.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
+from df_robot.policy.model import DiffusionForcingModel, ModelDims
+from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels
+from df_robot.policy.normalizer import Normalizer
+
+
+class PolicySampler:
+    """Memory, sampling and (de)normalization for one episode at a time."""
+
+    def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
+                 chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0):
+        self.model, self.kind = model.eval(), kind
+        self.schedule = NoiseSchedule(model.K)
+        self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
+        self.steps, self.k_obs, self.lookahead = steps, k_obs if kind == "df" else 0, lookahead
+        self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
+        self.generator = torch.Generator().manual_seed(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new episode: the memory back to the learned initial state."""
+        self.z = self.model.initial_memory(1).detach().clone() if self.model.dims.memory else None
+        self.prev_obs = None
+
+    def _noise(self, *shape) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.generator)
+
+    def _levels(self, k: int) -> torch.Tensor:
+        return torch.full((1,), int(k), dtype=torch.long)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """obs: (obs_dim,) unnormalized -> (chunk, action_dim) unnormalized absolute targets."""
+        steps = steps or self.steps
+        o = self.obs_norm.normalize(obs.float().reshape(1, -1))
+        if not self.model.dims.memory:
+            return self._act_memoryless(o, steps)
+        o_in = self.schedule.add_noise(o, self._levels(self.k_obs), self._noise(1, self.obs_dim))
+        if self.lookahead <= 1:
+            a = self._noise(1, self.act_dim)
+            levels = ddim_levels(self.model.K, steps)
+            for k, k_next in zip(levels[:-1], levels[1:]):
+                _, x0 = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(k))
+                a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
+        else:
+            a = self._pyramid(o_in, steps)
+        h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(0))
+        self.z = self.model.step_memory(h, self.z)
+        return self._unnormalize_actions(a)
+
+    def _pyramid(self, o_in: torch.Tensor, steps: int) -> torch.Tensor:
+        """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
+        H, K, D = self.lookahead, self.model.K, self.obs_dim
+        m = pyramid_levels(K, steps, H)
+        x = [torch.cat([o_in, self._noise(1, self.act_dim)], -1)] + \
+            [self._noise(1, D + self.act_dim) for _ in range(H - 1)]
+        for r in range(len(m) - 1):
+            z = self.z
+            for h in range(H):
+                k_o = self.k_obs if h == 0 else int(m[r, h])
+                hid, x0 = self.model.denoise(z, x[h], self._levels(k_o), self._levels(int(m[r, h])))
+                z = self.model.step_memory(hid, z)
+                k, k_next = self._levels(int(m[r, h])), self._levels(int(m[r + 1, h]))
+                if h == 0:
+                    x[0] = torch.cat([o_in, self.schedule.ddim_step(x[0][:, D:], x0[:, D:], k, k_next)], -1)
+                else:
+                    x[h] = self.schedule.ddim_step(x[h], x0, k, k_next)
+        return x[0][:, D:]
+
+    def _act_memoryless(self, o: torch.Tensor, steps: int) -> torch.Tensor:
+        prev = self.prev_obs if self.prev_obs is not None else o
+        self.prev_obs = o
+        cond = torch.cat([prev, o], -1)
+        a = self._noise(1, self.act_dim)
+        levels = ddim_levels(self.model.K, steps)
+        for k, k_next in zip(levels[:-1], levels[1:]):
+            _, x0 = self.model.denoise(cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))
+            a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
+        return self._unnormalize_actions(a)
+
+    def observe(self, obs: torch.Tensor) -> None:
+        """Between chunks, the memoryless baseline keeps the latest frame as its 'previous' one."""
+        if not self.model.dims.memory:
+            self.prev_obs = self.obs_norm.normalize(obs.float().reshape(1, -1))
+
+    def _unnormalize_actions(self, a: torch.Tensor) -> torch.Tensor:
+        chunk = a.reshape(self.chunk, -1)
+        return self.act_norm.unnormalize(chunk)
+
+    @torch.no_grad()
+    def predict_next_obs(self, steps: int | None = None) -> torch.Tensor:
+        """World model: the next observation (unnormalized) given the memory, actions masked."""
+        if not self.model.dims.memory:
+            raise ValueError("the memoryless baseline has no world model")
+        K, D = self.model.K, self.obs_dim
+        o = self._noise(1, D)
+        a_masked = self._noise(1, self.act_dim)
+        levels = ddim_levels(K, steps or self.steps)
+        for k, k_next in zip(levels[:-1], levels[1:]):
+            _, x0 = self.model.denoise(self.z, torch.cat([o, a_masked], -1), self._levels(k), self._levels(K))
+            o = self.schedule.ddim_step(o, x0[:, :D], self._levels(k), self._levels(k_next))
+        return self.obs_norm.unnormalize(o)[0]
+
+
+class ImagePolicy:
+    """A trained checkpoint as the control loop uses it: images + state in, action chunk out."""
+
+    def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
+                 use_ema: bool = True, seed: int = 0):
+        pc = ckpt["config"]["policy"]
+        model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
+        model.load_state_dict(ckpt["ema" if use_ema else "model"])
+        s1 = ckpt["stage1"]
+        self.cameras, self.image_size = s1["cameras"], s1["image_size"]
+        self.autoencoders = {}
+        for cam in self.cameras:
+            ae = ImageAutoencoder(s1["image_size"], s1["latent_dim"])
+            ae.load_state_dict(s1["autoencoders"][cam])
+            self.autoencoders[cam] = ae.eval()
+        self.sampler = PolicySampler(
+            model, ckpt["policy"], Normalizer.from_state_dict(ckpt["obs_norm"]),
+            Normalizer.from_state_dict(ckpt["act_norm"]), ckpt["chunk"],
+            steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
+            lookahead=lookahead or pc["lookahead"], seed=seed)
+        self.chunk, self.task = ckpt["chunk"], ckpt["task"]
+
+    def reset(self) -> None:
+        self.sampler.reset()
+
+    @torch.no_grad()
+    def observation(self, images: dict, state) -> torch.Tensor:
+        latents = [self.autoencoders[c].encode(to_model_input(torch.from_numpy(images[c][None]), self.image_size))[0]
+                   for c in self.cameras]
+        return torch.cat(latents + [torch.as_tensor(state, dtype=torch.float32)])
+
+    def act(self, images: dict, state, steps: int | None = None):
+        """(chunk, 10) absolute targets as a numpy array."""
+        return self.sampler.act(self.observation(images, state), steps).numpy()
+
+    def observe(self, images: dict, state) -> None:
+        self.sampler.observe(self.observation(images, state))
+
+    @torch.no_grad()
+    def imagine_next_frames(self) -> dict:
+        """World-model mode: the next observation's camera latents decoded to images."""
+        o = self.sampler.predict_next_obs()
+        d = self.autoencoders[self.cameras[0]].latent_dim
+        return {c: to_uint8(self.autoencoders[c].decode(o[i * d:(i + 1) * d][None]))[0].numpy()
+                for i, c in enumerate(self.cameras)}

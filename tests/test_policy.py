@@ -1,0 +1,94 @@
+"""The diffusion-forcing policy: noise levels, learning, memory, sampling."""
+
+import numpy as np
+import pytest
+import torch
+
+from df_robot.policy.model import DiffusionForcingModel, ModelDims
+from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels, sample_levels
+from df_robot.policy.sampler import PolicySampler
+from df_robot.train import train_on_tokens
+from policy_helpers import CHUNK, cue_data, cue_episodes, tiny_cfg
+
+
+def test_levels_are_independent_across_tokens_and_modalities():
+    g = torch.Generator().manual_seed(0)
+    k_obs, k_act = sample_levels(4000, 8, 1000, g, history_clean_prob=0.0)
+    assert k_obs.min() == 0 and k_obs.max() == 1000 and abs(k_obs.float().mean() - 500) < 10
+    flat_o, flat_a = k_obs.float(), k_act.float()
+    corr = np.corrcoef(np.stack([flat_o[:, 0], flat_o[:, 1], flat_a[:, 0]]))
+    assert np.abs(corr[np.triu_indices(3, 1)]).max() < 0.05  # token vs token, obs vs action
+    assert (k_obs != k_act).float().mean() > 0.99
+
+
+def test_history_clean_bias_keeps_a_prefix_at_low_levels():
+    g = torch.Generator().manual_seed(1)
+    k_obs, k_act = sample_levels(2000, 10, 1000, g, history_clean_prob=1.0, history_max_level=100)
+    low = (k_obs <= 100) & (k_act <= 100)
+    # every sequence is a low-level prefix then anything: once high, never forced low again
+    first_token_low = low[:, 0].float().mean()
+    assert 0.85 < first_token_low < 0.95  # the split lands after token 0 in 10 of 11 cases (+ chance)
+    assert (k_obs[:, 0] <= 100).float().mean() > 0.85
+    k_obs0, _ = sample_levels(2000, 10, 1000, g, history_clean_prob=0.0)
+    assert (k_obs0[:, 0] <= 100).float().mean() < 0.15
+
+
+def test_schedule_ends_and_ddim_masks():
+    s = NoiseSchedule(1000)
+    x0, eps = torch.randn(3, 5), torch.randn(3, 5)
+    assert torch.allclose(s.add_noise(x0, torch.zeros(3, dtype=torch.long), eps), x0)
+    assert torch.allclose(s.add_noise(x0, torch.full((3,), 1000), eps), eps)  # level K: nothing of x0 left
+    # one DDIM step from pure noise with a perfect x0 prediction lands on x0
+    k, k0 = torch.full((3,), 1000), torch.zeros(3, dtype=torch.long)
+    assert torch.allclose(s.ddim_step(eps, x0, k, k0), x0)
+    assert ddim_levels(1000, 4) == [1000, 750, 500, 250, 0]
+    m = pyramid_levels(1000, 4, 3)
+    assert m[0].tolist() == [1000, 1000, 1000] and m[-1].tolist() == [0, 0, 0]
+    assert all((row[:-1] <= row[1:]).all() for row in m)  # later tokens never less noisy
+
+
+def test_model_overfits_and_the_sampler_returns_the_training_actions(tmp_path):
+    data, obs, acts, _ = cue_data(n=4, tokens=4, seed=3)
+    cfg = tiny_cfg(tmp_path, "train.steps=600", "train.batch_size=4", "train.lr=2e-3", "policy.k_obs=0")
+    out = train_on_tokens(cfg, data, tmp_path, progress=False)
+    h = out["history"]
+    assert np.mean(h[-50:]) < np.mean(h[:20]) / 5  # the loss falls by at least 5x
+    ckpt = torch.load(out["checkpoint"], weights_only=False)
+    model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), 1000)
+    model.load_state_dict(ckpt["ema"])
+    sampler = PolicySampler(model, "df", data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0)
+    errs = []
+    for e in range(4):
+        sampler.reset()
+        for t in range(4):
+            a = sampler.act(torch.from_numpy(obs[e][t * CHUNK, 0])).numpy()
+            errs.append(np.abs(a - acts[e][t * CHUNK:(t + 1) * CHUNK]).max())
+    assert np.median(errs) < 0.15, errs
+
+
+def memory_accuracy(kind, tmp_path, steps):
+    data, *_ = cue_data(n=64, tokens=5, seed=0)
+    cfg = tiny_cfg(tmp_path / kind, f"policy={kind}", f"train.steps={steps}", "train.lr=2e-3", "policy.k_obs=0")
+    out = train_on_tokens(cfg, data, tmp_path / kind, progress=False)
+    ckpt = torch.load(out["checkpoint"], weights_only=False)
+    model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), 1000)
+    model.load_state_dict(ckpt["ema"])
+    sampler = PolicySampler(model, ckpt["policy"], data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0, seed=1)
+    obs, _, cues = cue_episodes(40, 5, seed=99)  # fresh episodes
+    right = 0
+    for o, cue in zip(obs, cues):
+        sampler.reset()
+        for t in range(5):
+            frame = torch.from_numpy(o[t * CHUNK, 0])
+            if t > 0:
+                sampler.observe(torch.from_numpy(o[t * CHUNK - 1, 0]))
+            a = sampler.act(frame).numpy()
+        right += np.sign(a[:, 0].mean()) == cue  # the last token's action: only memory knows the cue
+    return right / len(cues)
+
+
+def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
+    df = memory_accuracy("df", tmp_path, steps=500)
+    dp = memory_accuracy("diffusion_policy", tmp_path, steps=500)
+    assert df >= 0.9, df
+    assert dp <= 0.75, dp

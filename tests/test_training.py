@@ -1,0 +1,114 @@
+"""Training: resume, atomic checkpoints, data parallel, config errors, and a run from a store."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from df_robot.cli import main as cli_main
+from df_robot.errors import UserError
+from df_robot.policy.sampler import ImagePolicy
+from df_robot.store import EpisodeWriter
+from df_robot.train import load_checkpoint, save_atomic, train, train_on_tokens
+from policy_helpers import cue_data, tiny_cfg
+
+HERE = Path(__file__).parent
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    data, *_ = cue_data(n=16, tokens=4, seed=2)
+    full = train_on_tokens(tiny_cfg(tmp_path / "full", "train.steps=40"), data, tmp_path / "full", progress=False)
+    train_on_tokens(tiny_cfg(tmp_path / "cut", "train.steps=40", "train.checkpoint_every=20"), data, tmp_path / "cut",
+                    progress=False)
+    # pretend the run was killed after step 20: keep only that checkpoint
+    ckpt = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert ckpt["step"] == 40
+    half = train_on_tokens(tiny_cfg(tmp_path / "half", "train.steps=20"), data, tmp_path / "half", progress=False)
+    resumed = train_on_tokens(tiny_cfg(tmp_path / "half", "train.steps=40", "resume=true"), data, tmp_path / "half",
+                              progress=False)
+    assert len(half["history"]) == 20 and len(resumed["history"]) == 40
+    np.testing.assert_allclose(resumed["history"], full["history"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_kill_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "latest.pt"
+    save_atomic({"step": 1, "w": torch.ones(3)}, path)
+
+    def dying_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # the process dies in the middle of writing
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomic({"step": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["step"] == 1
+
+
+def test_data_parallel_gloo_matches_one_process(tmp_path):
+    data, *_ = cue_data(n=16, tokens=4, seed=5)
+    single = train_on_tokens(tiny_cfg(tmp_path / "one", "train.steps=15", "train.batch_size=8"), data,
+                             tmp_path / "one", progress=False)
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ddp.json"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(HERE / "ddp_worker.py"), str(tmp_path / "two"), str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(out.read_text()), single["history"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("task=laundry", "task must be one of ['fruit_swap']"),
+    ("policy=transformer", "policy must be one of"),
+    ("train.stepz=3", "train.stepz: no such key"),
+    ("train.steps=abc", "train.steps: expected int"),
+])
+def test_config_errors_are_one_line(override, message, capsys):
+    assert cli_main(["train", override]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_checkpoint_for_another_task_is_refused(tmp_path):
+    save_atomic({"format": "df-robot-checkpoint", "version": 1, "task": "stack_cubes"}, tmp_path / "c.pt")
+    with pytest.raises(UserError, match="task 'stack_cubes', expected task 'fruit_swap'"):
+        load_checkpoint(tmp_path / "c.pt", task="fruit_swap")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_train_from_a_store_end_to_end(tmp_path):
+    """Stage 1 and 2 from a real store; the checkpoint drives ImagePolicy and its world model."""
+    store = tmp_path / "demo.zarr"
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(store, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
+                       task="fruit_swap") as w:
+        for e in range(3):
+            w.begin_episode()
+            for t in range(20):
+                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
+                            block=True)
+            w.end_episode({"success": e != 1})
+    run = tmp_path / "run"
+    result = train([f"data.path={store}", f"run_dir={run}", "train.steps=5", "train.ae.steps=3",
+                    "train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
+                    "train.batch_size=2"])
+    ckpt = load_checkpoint(result["checkpoint"], task="fruit_swap")
+    assert ckpt["step"] == 5 and ckpt["stage1"]["episodes"] == [0, 2]  # the failed episode is left out
+    assert (run / "config.yaml").exists() and any((run / "tensorboard").iterdir())
+    policy = ImagePolicy(ckpt)
+    img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    chunk = policy.act({"front": img, "wrist": img}, np.zeros(17))
+    assert chunk.shape == (8, 10) and np.isfinite(chunk).all()
+    frames = policy.imagine_next_frames()
+    assert frames["front"].shape == (32, 32, 3) and frames["front"].dtype == np.uint8
+    with pytest.raises(UserError, match="already holds a run"):
+        train([f"data.path={store}", f"run_dir={run}"])
