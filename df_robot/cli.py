@@ -32,6 +32,52 @@ def _train(args) -> int:
     return train_main(args.overrides)
 
 
+def newest_checkpoint(task: str) -> str:
+    from pathlib import Path
+
+    found = sorted(Path("runs", task).glob("*/*/checkpoints/latest.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise UserError(f"no checkpoint of task '{task}' under runs/{task}/: train one first "
+                        f"(df-robot train task={task}) or pass --checkpoint PATH")
+    return str(found[-1])
+
+
+def _eval(args) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from df_robot.config import compose
+
+    cfg = compose(args.overrides, config_name="eval")
+    checkpoint = cfg.checkpoint or newest_checkpoint(cfg.task.name)
+    from df_robot.train import load_checkpoint
+
+    load_checkpoint(checkpoint, task=cfg.task.name)  # fail early, in one line
+    from sim.disturbances import DisturbanceConfig
+    from sim.evaluate import EvalSettings, evaluate
+
+    out = cfg.out or str(Path(checkpoint).parent.parent / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
+                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, rate=cfg.rate,
+                            max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
+                            disturb=DisturbanceConfig(**cfg.disturb))
+    summary = evaluate(settings)
+    lo, hi = summary["ci95"]
+    Console().print(f"success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
+                    f"(95% CI {lo:.0%}-{hi:.0%}); results, videos and plot in {out}")
+    return 0
+
+
+def _deploy(args) -> int:
+    if args.robot == "franka":
+        from deploy.franka_deploy import deploy_franka
+
+        return deploy_franka(args)
+    from sim.evaluate import deploy_sim
+
+    return deploy_sim(args, args.checkpoint or newest_checkpoint(args.task))
+
+
 def _data_info(args) -> int:
     from df_robot.data_tools import info
 
@@ -63,13 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", help="run a policy in the fixed-rate control loop (--robot sim|franka)",
                             description="Run a trained policy on the robot (franka) or on its MuJoCo twin (sim).")
     deploy.add_argument("--robot", choices=["sim", "franka"], default="sim")
-    deploy.add_argument("--checkpoint", help="checkpoint file (default: the task's newest)")
-    deploy.set_defaults(func=not_built("deploy"))
+    deploy.add_argument("--checkpoint", help="checkpoint file (default: the task's newest under runs/)")
+    deploy.add_argument("--task", default="fruit_swap")
+    deploy.add_argument("--rate", type=float, default=10.0, help="control rate, Hz")
+    deploy.add_argument("--obs-noise", type=int, default=None,
+                        help="noise level k_obs at which observations are fed (default: the checkpoint's)")
+    deploy.add_argument("--steps", type=int, default=None, help="denoising steps (default: the checkpoint's)")
+    deploy.add_argument("--episodes", type=int, default=1)
+    deploy.add_argument("--max-seconds", type=float, default=None, help="per episode (default: the task's limit)")
+    deploy.add_argument("--seed", type=int, default=100000, help="twin only: first episode seed")
+    deploy.add_argument("--host", default="172.16.0.2", help="franka only: the robot's FCI address")
+    deploy.set_defaults(func=_deploy)
 
     ev = sub.add_parser("eval", help="score a checkpoint on the MuJoCo twin (success rate, videos, plots)",
-                        description="Evaluate a checkpoint on seeded episodes of the twin.")
+                        description="Evaluate a checkpoint on seeded episodes of the twin. Hydra overrides, e.g. "
+                        "`df-robot eval task=fruit_swap checkpoint=PATH episodes=50 disturb.distractor=true k_obs=100`.")
     ev.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
-    ev.set_defaults(func=not_built("eval"))
+    ev.set_defaults(func=_eval)
 
     data = sub.add_parser("data", help="inspect episode stores (info, video)",
                           description="Inspect a df-robot episode store.")

@@ -256,7 +256,8 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     data = build_token_data(per_obs, per_act, cfg.task.chunk)
     extra = {"autoencoders": {c: aes[c].state_dict() for c in aes}, "ae_losses": ae_losses,
              "cameras": list(cfg.task.cameras), "image_size": pc.image_size, "latent_dim": pc.latent_dim,
-             "store": str(store.path), "episodes": episodes}
+             "store": str(store.path), "episodes": episodes,
+             "camera_hw": list(store.cameras[cfg.task.cameras[0]])}
     save_atomic({"obs": data.obs, "prev_obs": data.prev_obs, "act": data.act, "mask": data.mask,
                  "obs_norm": data.obs_norm.state_dict(), "act_norm": data.act_norm.state_dict(),
                  "chunk": data.chunk, "extra": extra}, cache)

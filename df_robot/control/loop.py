@@ -1,0 +1,147 @@
+"""The fixed-rate deploy loop, with its watchdog and a deadline-aware sampler.
+
+Each control period: read the robot state and the cameras; every `chunk` periods ask the
+policy for the next action chunk (its memory absorbs the observation); pass the period's
+action through the safety filter; send it; log the step. The watchdog holds the robot when
+an observation is stale or the policy overruns the period, and stops the episode when that
+lasts. Ctrl-C leaves the robot holding its last safe pose.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol
+
+import numpy as np
+
+from df_robot.control.safety import SafetyFilter
+from df_robot.protocols import Camera, EETarget, Robot
+
+
+class ChunkPolicy(Protocol):
+    def reset(self) -> None: ...
+    def act(self, images: Mapping[str, np.ndarray], state: np.ndarray, steps: int | None = None) -> np.ndarray: ...
+    def observe(self, images: Mapping[str, np.ndarray], state: np.ndarray) -> None: ...
+
+
+@dataclass
+class WatchdogLimits:
+    max_obs_age: float = 0.25       # s: an older camera frame makes the robot hold this period
+    stop_after_stale: float = 1.0   # s of stale observations in a row: stop the episode
+    max_overruns: int = 3           # policy calls in a row slower than the period: stop the episode
+
+
+class DeadlineSampler:
+    """Chooses the number of denoising steps that fits the time budget, learning the cost of
+    a step as it goes; fewer steps trade quality for speed instead of falling behind."""
+
+    def __init__(self, steps: int, budget_s: float):
+        self.steps, self.budget = steps, budget_s
+        self.per_step: float | None = None
+
+    def choose(self) -> int:
+        if self.per_step is None:
+            return self.steps
+        return max(1, min(self.steps, math.floor(self.budget / self.per_step)))
+
+    def update(self, seconds: float, steps: int) -> None:
+        sample = seconds / max(steps, 1)
+        self.per_step = sample if self.per_step is None else 0.7 * self.per_step + 0.3 * sample
+
+
+@dataclass
+class StepLog:
+    t: float
+    infer_ms: float | None
+    steps_used: int | None
+    obs_age: float
+    clamped: bool
+    held: bool
+
+
+@dataclass
+class EpisodeRun:
+    stopped: str = ""                 # "done", "time limit", "camera stalled", "inference overrun", ...
+    log: list = field(default_factory=list)
+    commands: list = field(default_factory=list)   # the filtered targets actually sent (10-vectors)
+    requested: list = field(default_factory=list)  # what the policy asked for
+    reduced_steps: int = 0            # policy calls that used fewer steps than configured
+
+    @property
+    def infer_ms(self) -> np.ndarray:
+        return np.array([s.infer_ms for s in self.log if s.infer_ms is not None])
+
+
+def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: ChunkPolicy, safety: SafetyFilter,
+                       period: float, max_seconds: float, chunk: int, steps: int,
+                       watchdog: WatchdogLimits | None = None, on_tick: Callable[[], bool] | None = None,
+                       clock: Callable[[], float] = time.perf_counter) -> EpisodeRun:
+    """One episode; `on_tick` may return True to end it (the task is done)."""
+    watchdog = watchdog or WatchdogLimits()
+    deadline = DeadlineSampler(steps, 0.8 * period)
+    run = EpisodeRun()
+    policy.reset()
+    state = robot.state()
+    safety.reset(EETarget(state.ee_pos, state.ee_rot, 1.0 if state.gripper_width < 0.07 else 0.0))
+    queue: list[np.ndarray] = []
+    stale_for, overruns = 0.0, 0
+    t_end = robot.time() + max_seconds
+    try:
+        while robot.time() < t_end:
+            state = robot.state()
+            frames = {n: cam.read() for n, cam in cameras.items()}
+            images = {n: f[0] for n, f in frames.items()}
+            obs_age = robot.time() - min((f[1] for f in frames.values()), default=robot.time())
+            infer_ms, used, held = None, None, False
+            if obs_age > watchdog.max_obs_age:
+                stale_for += period
+                held = True
+                if stale_for >= watchdog.stop_after_stale - 1e-9:
+                    run.stopped = "camera stalled"
+            else:
+                stale_for = 0.0
+                if not queue:
+                    used = deadline.choose()
+                    run.reduced_steps += used < steps
+                    t0 = clock()
+                    queue = list(policy.act(images, state.vector(), used))
+                    dt = clock() - t0
+                    deadline.update(dt, used)
+                    infer_ms = 1000 * dt
+                    if dt > period:
+                        overruns += 1
+                        held = True  # the chunk is late: hold this period, use it from the next
+                        if overruns >= watchdog.max_overruns:
+                            run.stopped = "inference overrun"
+                    else:
+                        overruns = 0
+                else:
+                    policy.observe(images, state.vector())
+            if held or not queue:
+                target = safety.last
+                clamped = False
+            else:
+                request = queue.pop(0)
+                run.requested.append(np.asarray(request, float))
+                result = safety(EETarget.from_vector(request))
+                target, clamped = result.target, result.clamped
+                if result.invalid:
+                    run.stopped = "invalid action (NaN or inf)"
+            robot.command(target)
+            run.commands.append(target.vector())
+            run.log.append(StepLog(robot.time(), infer_ms, used, obs_age, clamped, held))
+            if run.stopped:
+                break
+            robot.wait(period)
+            if on_tick is not None and on_tick():
+                run.stopped = "done"
+                break
+        else:
+            run.stopped = "time limit"
+    except KeyboardInterrupt:
+        robot.command(safety.last)  # hold the last safe pose
+        run.stopped = "interrupted"
+        raise
+    return run

@@ -1,0 +1,202 @@
+"""The deploy loop on the twin: safety filter, memory, watchdog, deadline sampler, Ctrl-C, eval."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from df_robot.control.loop import DeadlineSampler, WatchdogLimits, run_policy_episode
+from df_robot.control.safety import SafetyFilter, SafetyLimits
+from df_robot.protocols import EETarget
+from df_robot.rotations import rotation_angle, rotvec_to_matrix
+from df_robot.store import EpisodeWriter
+from df_robot.train import load_checkpoint, train
+from df_robot.policy.sampler import ImagePolicy
+from df_robot.video import read_mp4
+from sim.expert import DOWN
+from sim.fruit_swap import FruitSwapTask
+from sim.scene import SceneConfig
+from sim.twin import Twin
+
+LIMITS = SafetyLimits()
+PERIOD = 0.1
+finite = st.floats(-3, 3, allow_nan=False)
+wild = st.one_of(finite, st.just(float("nan")), st.just(float("inf")), st.floats(-1e6, 1e6))
+
+
+def within_limits(prev: EETarget, cmd: EETarget) -> bool:
+    lo, hi = np.array(LIMITS.workspace_min), np.array(LIMITS.workspace_max)
+    return (np.all(cmd.pos >= lo - 1e-6) and np.all(cmd.pos <= hi + 1e-6)
+            and np.linalg.norm(cmd.pos - prev.pos) <= LIMITS.max_speed * PERIOD + 1e-6  # float32 logs
+            and rotation_angle(prev.rot, cmd.rot) <= LIMITS.max_rot_speed * PERIOD + 1e-3
+            and cmd.gripper in (0.0, 1.0) and np.all(np.isfinite(cmd.vector())))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.tuples(wild, wild, wild), st.tuples(finite, finite, finite), wild), min_size=1, max_size=12))
+def test_safety_filter_keeps_every_command_in_limits(requests):
+    f = SafetyFilter(LIMITS, PERIOD)
+    f.reset(EETarget(np.array([0.45, 0.0, 0.4]), DOWN.copy(), 0.0))
+    for pos, rotvec, grip in requests:
+        prev = f.last
+        res = f(EETarget(np.array(pos, float), rotvec_to_matrix(np.array(rotvec)), grip))
+        assert within_limits(prev, res.target)
+        if not np.all(np.isfinite([*pos, grip])):
+            assert res.invalid and np.allclose(res.target.pos, prev.pos)  # hold, and stop
+
+
+def test_gripper_is_debounced():
+    f = SafetyFilter(LIMITS, PERIOD)
+    home = EETarget(np.array([0.45, 0.0, 0.4]), DOWN.copy(), 0.0)
+    f.reset(home)
+    seq = [1, 0, 1, 1, 1, 0, 1]
+    out = [f(EETarget(home.pos, home.rot, g)).target.gripper for g in seq]
+    assert out == [0, 0, 0, 1, 1, 1, 1]  # a close must be asked twice in a row
+
+
+def test_deadline_sampler_uses_fewer_steps_when_slow():
+    d = DeadlineSampler(steps=10, budget_s=0.08)
+    assert d.choose() == 10
+    d.update(0.2, 10)  # 20 ms a step
+    assert d.choose() == 4
+    for _ in range(10):
+        d.update(0.004, 4)
+    assert d.choose() == 10
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ckpt")
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(tmp / "s.zarr", fps=10, cameras={"front": (48, 48), "wrist": (48, 48)}, state_dim=17,
+                       action_dim=10, task="fruit_swap") as w:
+        for _ in range(2):
+            w.begin_episode()
+            for t in range(16):
+                pos = [0.45, 0.0, 0.4 - 0.01 * t]
+                w.add_frame({"front": rng.integers(0, 255, (48, 48, 3), dtype=np.uint8),
+                             "wrist": rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)},
+                            np.r_[pos, 1, 0, 0, 0, -1, 0, 0.08, np.zeros(7)],
+                            np.r_[pos, 1, 0, 0, 0, -1, 0, 0.0], t * 0.1, block=True)
+            w.end_episode({"success": True})
+    result = train([f"data.path={tmp / 's.zarr'}", f"run_dir={tmp / 'run'}", "train.steps=3", "train.ae.steps=2",
+                    "train.ae.batch_size=4", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=1",
+                    "train.batch_size=2", "policy.sampling_steps=3"])
+    return result["checkpoint"]
+
+
+@pytest.fixture(scope="module")
+def twin():
+    t = Twin(SceneConfig(image_height=48, image_width=48))
+    yield t
+    t.close()
+
+
+class RandomPolicy:
+    """Adversarial: wild absolute targets, and NaN on request."""
+
+    def __init__(self, nan_at=None, interrupt_at=None):
+        self.rng, self.calls, self.nan_at, self.interrupt_at = np.random.default_rng(0), 0, nan_at, interrupt_at
+
+    def reset(self):
+        pass
+
+    def act(self, images, state, steps=None):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        chunk = self.rng.normal(0, 2, (8, 10))
+        chunk[:, 9] = self.rng.random(8)
+        if self.calls == self.nan_at:
+            chunk[3, 1] = np.nan
+        return chunk
+
+    def observe(self, images, state):
+        pass
+
+
+def run(twin, policy, seconds=3.0, cameras=None, **kw):
+    FruitSwapTask(twin).reset(0)
+    return run_policy_episode(twin.robot, cameras or twin.cameras, policy, SafetyFilter(LIMITS, PERIOD), PERIOD,
+                              seconds, 8, 3, **kw)
+
+
+def test_adversarial_actions_never_leave_the_limits_on_the_twin(twin):
+    result = run(twin, RandomPolicy(nan_at=2), seconds=4.0)
+    assert result.stopped == "invalid action (NaN or inf)"
+    cmds = [EETarget.from_vector(c) for c in result.commands]
+    for prev, cmd in zip(cmds, cmds[1:]):
+        assert within_limits(prev, cmd)
+    assert len(cmds) == 8 + 4  # the whole first chunk, then the NaN at the second's 4th action
+    assert np.allclose(cmds[-1].pos, cmds[-2].pos)  # held
+    assert np.all(np.array(LIMITS.workspace_min) - 0.01 <= twin.robot.state().ee_pos)
+
+
+def test_the_trained_policy_runs_with_its_memory_carried(twin, tiny_policy):
+    policy = ImagePolicy(load_checkpoint(tiny_policy))
+    z0 = policy.sampler.z.clone()
+    result = run(twin, policy, seconds=2.25)
+    assert result.stopped == "time limit"
+    assert len(result.infer_ms) == 3  # one policy call per 8-action chunk
+    assert not np.allclose(policy.sampler.z, z0)  # the memory absorbed the episode
+    cmds = [EETarget.from_vector(c) for c in result.commands]
+    assert all(within_limits(a, b) for a, b in zip(cmds, cmds[1:]))
+    policy.reset()
+    assert np.allclose(policy.sampler.z, z0)  # and is reset between episodes
+
+
+class StallingCamera:
+    """A camera that delivers the same old frame after `after` seconds of robot time."""
+
+    def __init__(self, cam, after):
+        self.cam, self.after, self.frozen = cam, after, None
+        self.name, self.height, self.width = cam.name, cam.height, cam.width
+
+    def read(self):
+        img, t = self.cam.read()
+        if t >= self.after:
+            self.frozen = self.frozen or (img, t)
+            return self.frozen
+        return img, t
+
+
+def test_watchdog_stops_a_run_whose_camera_stalls(twin):
+    cams = {**twin.cameras, "front": StallingCamera(twin.cameras["front"], after=1.0)}
+    limits = WatchdogLimits(max_obs_age=0.25, stop_after_stale=1.0)
+    result = run(twin, RandomPolicy(), seconds=10.0, cameras=cams, watchdog=limits)
+    assert result.stopped == "camera stalled"
+    held = [s for s in result.log if s.held]
+    assert 9 <= len(held) <= 10  # 1 s of stale frames at 10 Hz, the robot holding
+    held_cmds = result.commands[-len(held):]
+    assert all(np.allclose(c, held_cmds[0]) for c in held_cmds)
+    assert result.log[-1].t < 3.0
+
+
+def test_inference_overrun_holds_then_stops(twin):
+    ticks = iter(np.arange(0, 100, 0.15))  # a fake clock: every policy call takes 150 ms > the period
+    result = run(twin, RandomPolicy(), seconds=10.0, watchdog=WatchdogLimits(max_overruns=3), clock=lambda: next(ticks))
+    assert result.stopped == "inference overrun"
+    assert sum(s.held for s in result.log) == 3 and result.reduced_steps >= 1
+
+
+def test_ctrl_c_leaves_the_robot_holding(twin):
+    with pytest.raises(KeyboardInterrupt):
+        run(twin, RandomPolicy(interrupt_at=2), seconds=10.0)
+    held = twin.robot.last_command
+    twin.robot.wait(1.0)
+    assert np.linalg.norm(twin.robot.state().ee_pos - held.pos) < 0.01  # it stays where it was told
+
+
+def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
+    from sim.evaluate import EvalSettings, evaluate
+
+    summary = evaluate(EvalSettings(checkpoint=tiny_policy, episodes=2, workers=1, max_seconds=1.5, videos=1,
+                                    out=str(tmp_path)))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["episodes"] == 2 and len(saved["results"]) == 2
+    assert saved["success_rate"] == sum(r["success"] for r in saved["results"]) / 2 == summary["success_rate"]
+    assert saved["ci95"][0] <= saved["success_rate"] <= saved["ci95"][1]
+    frames = read_mp4(tmp_path / "episode_000.mp4")
+    assert len(frames) >= 10 and frames.shape[2] == 3 * 192  # front, wrist and the third-person view
+    assert (tmp_path / "summary.png").stat().st_size > 5000
