@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the main job end to end on the MuJoCo twin:
-# record scripted demonstrations, train the policy, deploy it and print the success rate.
-# Each step is a command a user would type; a step that is not built yet says so and the
-# demo stops there.
-set -uo pipefail
+# Set up (if needed) and run the main job end to end on the MuJoCo twin: record scripted
+# demonstrations, train the diffusion-forcing policy, deploy it on seeded episodes and print
+# the success rate. Every step is a command a user would type. Sizes can be changed:
+#   EPISODES=100 STEPS=4000 EVAL_EPISODES=50 bash scripts/demo.sh
+set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+bash scripts/setup.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 PATH="$PWD/.venv/bin:$PATH"
-EPISODES=${EPISODES:-20}
-STORE=datasets/fruit_swap_demo.zarr
+EPISODES=${EPISODES:-100}
+STEPS=${STEPS:-4000}
+EVAL_EPISODES=${EVAL_EPISODES:-20}
+STORE=datasets/fruit_swap_demo_${EPISODES}.zarr
+RUN=runs/demo/$(date +%Y%m%d-%H%M%S)
 
-step() {
-  echo; echo "== $1"; shift
-  echo "\$ $*"
-  "$@"; rc=$?
-  if [ $rc = 2 ]; then echo "demo: stopped at this step (not built yet in this release)"; exit 0; fi
-  if [ $rc != 0 ]; then echo "demo: step failed (exit $rc)"; exit $rc; fi
-}
+step() { echo; echo "== $1"; shift; echo "\$ $*"; "$@"; }
 
-step "1/4 record $EPISODES scripted demonstrations on the twin" \
-  df-teleop record --robot sim --device scripted --task fruit_swap --episodes "$EPISODES" --out "$STORE"
-step "2/4 inspect the store" df-robot data info "$STORE"
-step "3/4 train the diffusion-forcing policy" df-robot train task=fruit_swap "data.path=$STORE"
-step "4/4 deploy on the twin and score it" df-robot deploy --robot sim --episodes 10
+if [ -e "$STORE" ]; then
+  echo "== 1/4 $STORE exists: reusing its demonstrations"
+else
+  step "1/4 record $EPISODES scripted demonstrations on the twin (one worker per core)" \
+    df-teleop record --robot sim --device scripted --task fruit_swap --episodes "$EPISODES" --out "$STORE"
+fi
+step "2/4 what was recorded" df-robot data info "$STORE"
+step "3/4 train (stage 1: image autoencoders; stage 2: diffusion forcing, $STEPS steps)" \
+  df-robot train task=fruit_swap policy=df "data.path=$STORE" "run_dir=$RUN" "train.steps=$STEPS"
+step "4/4 deploy on $EVAL_EPISODES seeded twin episodes and score them" \
+  df-robot eval task=fruit_swap "checkpoint=$RUN/checkpoints/latest.pt" "episodes=$EVAL_EPISODES" "out=$RUN/eval"
+echo; echo "videos, per-episode results and the plot: $RUN/eval"
