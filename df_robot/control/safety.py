@@ -21,7 +21,7 @@ from df_robot.rotations import rotation_vector, rotvec_to_matrix
 class SafetyLimits:
     workspace_min: tuple = (0.25, -0.40, 0.005)   # m, robot base frame (the table top is z = 0)
     workspace_max: tuple = (0.80, 0.40, 0.55)
-    max_speed: float = 0.35          # m/s
+    max_speed: float = 0.5           # m/s (the demonstrations peak at 0.45)
     max_rot_speed: float = 1.0       # rad/s
     gripper_debounce: int = 2        # periods
 
