@@ -15,7 +15,7 @@ from df_robot.errors import UserError
 from df_robot.store import StoreError
 
 NOT_BUILT = 2
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)
 
 
 def not_built(what: str):
@@ -63,7 +63,7 @@ def _eval(args) -> int:
                             disturb=DisturbanceConfig(**cfg.disturb))
     summary = evaluate(settings)
     lo, hi = summary["ci95"]
-    Console().print(f"success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
+    Console(emoji=False).print(f"success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
                     f"(95% CI {lo:.0%}-{hi:.0%}); results, videos and plot in {out}")
     return 0
 
@@ -89,7 +89,7 @@ def _data_video(args) -> int:
     from df_robot.data_tools import video
 
     n = video(args.path, args.episode, args.out, height=args.height)
-    Console().print(f"wrote {args.out} ({n} frames)")
+    Console(emoji=False).print(f"wrote {args.out} ({n} frames)")
     return 0
 
 

@@ -23,7 +23,7 @@ def _size(nbytes: int) -> str:
 
 def info(path: str | Path, console: Console | None = None) -> dict:
     """Print what a store holds; returns the same facts as a dict (for tests and scripts)."""
-    console = console or Console()
+    console = console or Console(emoji=False)
     s = EpisodeStore(path)
     lengths = s.episode_lengths
     facts = {

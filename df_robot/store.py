@@ -34,7 +34,10 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from df_robot import jpeg_codec  # noqa: F401  (registers the optional JPEG codec for reading)
+try:  # the optional JPEG codec, registered so JPEG stores read back; Blosc needs none of this
+    from df_robot import jpeg_codec
+except ImportError:  # imagecodecs missing, or a zarr whose numcodecs bridge moved
+    jpeg_codec = None
 
 FORMAT = "df-robot-episodes"
 VERSION = 1
@@ -69,6 +72,8 @@ def _image_codec_kwargs(codec: str, quality: int) -> dict:
     if codec == "blosc":
         return {"compressors": [BloscCodec(cname="zstd", clevel=1, shuffle="noshuffle", typesize=1)]}
     if codec == "jpeg":
+        if jpeg_codec is None:
+            raise ValueError("image_codec='jpeg' needs imagecodecs (pip install imagecodecs)")
         return {"serializer": jpeg_codec.JpegCodec(level=quality), "compressors": None}
     raise ValueError(f"image codec must be one of {IMAGE_CODECS}, got {codec!r}")
 

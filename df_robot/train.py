@@ -230,7 +230,7 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     pc, ae_cfg = cfg.policy, cfg.train.ae
     from rich.console import Console
 
-    console = Console()
+    console = Console(emoji=False)
     console.print(f"stage 1: {len(episodes)} episodes, cameras {list(cfg.task.cameras)} at {pc.image_size}px")
     latents, aes, ae_losses = {}, {}, {}
     for ci, cam in enumerate(cfg.task.cameras):

@@ -162,7 +162,7 @@ def deploy_sim(args, checkpoint: str) -> int:
     """`df-robot deploy --robot sim`: the deploy loop on the twin, episode by episode, in this process."""
     from rich.console import Console
 
-    console = Console()
+    console = Console(emoji=False)
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,
                             rate=args.rate, max_seconds=args.max_seconds or 0.0, videos=0)

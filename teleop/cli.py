@@ -15,7 +15,7 @@ TASKS = ("fruit_swap",)
 
 
 def _record(args) -> int:
-    console = Console()
+    console = Console(emoji=False)
     if args.robot == "franka":
         return not_built("record --robot franka (the real rig)")(args)
     if args.task not in TASKS:
