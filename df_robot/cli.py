@@ -61,6 +61,15 @@ def _eval(args) -> int:
                             steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, rate=cfg.rate,
                             max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
                             disturb=DisturbanceConfig(**cfg.disturb))
+    if cfg.sweep_k_obs:
+        from sim.evaluate import sweep_k_obs
+
+        for point in sweep_k_obs(settings, list(cfg.sweep_k_obs))["points"]:
+            lo, hi = point["ci95"]
+            Console(emoji=False).print(f"k_obs {point['k_obs']:4d}: success {point['successes']}/{point['episodes']} "
+                                       f"(95% CI {lo:.0%}-{hi:.0%})")
+        Console(emoji=False).print(f"sweep.json and sweep.png in {out}")
+        return 0
     summary = evaluate(settings)
     lo, hi = summary["ci95"]
     Console(emoji=False).print(f"success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
@@ -123,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score a checkpoint on the MuJoCo twin (success rate, videos, plots)",
                         description="Evaluate a checkpoint on seeded episodes of the twin. Hydra overrides, e.g. "
-                        "`df-robot eval task=fruit_swap checkpoint=PATH episodes=50 disturb.distractor=true k_obs=100`.")
+                        "`df-robot eval task=fruit_swap checkpoint=PATH episodes=50 disturb.distractor=true k_obs=100`, "
+                        "or a sweep: `sweep_k_obs=[0,50,100,200]`.")
     ev.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
     ev.set_defaults(func=_eval)
 

@@ -157,9 +157,10 @@ def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, extra_state
             draws = draw_noise(pc.kind, B, T, data.obs_dim + data.act_dim, pc.K, gen,
                                pc.history_clean_prob, pc.history_max_level)
             part = slice(rank * B // world, (rank + 1) * B // world)
-            out = policy_loss(net, schedule, pc.kind, obs[part].to(device), prev[part].to(device),
-                              act[part].to(device), mask[part].to(device),
-                              {k: v[part] for k, v in draws.items()})
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = policy_loss(net, schedule, pc.kind, obs[part].to(device), prev[part].to(device),
+                                  act[part].to(device), mask[part].to(device),
+                                  {k: v[part] for k, v in draws.items()})
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)

@@ -200,3 +200,16 @@ def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
     frames = read_mp4(tmp_path / "episode_000.mp4")
     assert len(frames) >= 10 and frames.shape[2] == 3 * 192  # front, wrist and the third-person view
     assert (tmp_path / "summary.png").stat().st_size > 5000
+
+
+def test_k_obs_sweep_from_the_cli(tiny_policy, tmp_path, capsys):
+    from df_robot.cli import main
+
+    out = tmp_path / "sweep"
+    assert main(["eval", f"checkpoint={tiny_policy}", "episodes=1", "workers=1", "max_seconds=1", "videos=0",
+                 f"out={out}", "sweep_k_obs=[0,200]", "disturb.occlusion=true"]) == 0
+    saved = json.loads((out / "sweep.json").read_text())
+    assert [p["k_obs"] for p in saved["points"]] == [0, 200] and saved["disturb"]["occlusion"]
+    assert all(json.loads((out / f"k_obs_{k}" / "results.json").read_text())["settings"]["k_obs"] == k for k in (0, 200))
+    assert (out / "sweep.png").stat().st_size > 5000
+    assert "k_obs  200: success" in capsys.readouterr().out
