@@ -189,6 +189,8 @@ def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, extra_state
                 checkpoint(step + 1)
     if writer is not None:
         writer.close()
+    if world > 1:
+        dist.barrier()  # no process leaves (and tears down gloo) while rank 0 still writes the checkpoint
     return {"run_dir": str(run_dir), "checkpoint": str(ckpt_path), "history": history, "rank": rank}
 
 
