@@ -66,7 +66,6 @@ class EpisodeRun:
     stopped: str = ""                 # "done", "time limit", "camera stalled", "inference overrun", ...
     log: list = field(default_factory=list)
     commands: list = field(default_factory=list)   # the filtered targets actually sent (10-vectors)
-    requested: list = field(default_factory=list)  # what the policy asked for
     reduced_steps: int = 0            # policy calls that used fewer steps than configured
 
     @property
@@ -124,7 +123,6 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                 clamped = False
             else:
                 request = queue.pop(0)
-                run.requested.append(np.asarray(request, float))
                 result = safety(EETarget.from_vector(request))
                 target, clamped = result.target, result.clamped
                 if result.invalid:

@@ -15,7 +15,7 @@ from df_robot.store import EpisodeStore, image_key
 
 
 def load_frames(store: EpisodeStore, episodes: list[int], camera: str, size: int) -> list[torch.Tensor]:
-    """Per episode: (L, 3, size, size) float in [-1, 1]... kept as uint8 to save memory."""
+    """Per episode: (L, 3, size, size) uint8, resized to the policy's resolution (uint8 saves memory)."""
     out = []
     for e in episodes:
         imgs = torch.from_numpy(store.get(image_key(camera), e))

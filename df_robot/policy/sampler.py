@@ -158,7 +158,10 @@ class ImagePolicy:
         return self.sampler.act(self.observation(images, state), steps).numpy()
 
     def observe(self, images: dict, state) -> None:
-        self.sampler.observe(self.observation(images, state))
+        """Between chunks: only the memoryless baseline needs the frame (as its 'previous' one),
+        so a memory-carrying policy skips the encoder passes here, on the control loop's hot path."""
+        if not self.sampler.model.dims.memory:
+            self.sampler.observe(self.observation(images, state))
 
     @torch.no_grad()
     def imagine_next_frames(self) -> dict:
