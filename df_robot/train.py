@@ -3,7 +3,7 @@
     df-robot train task=fruit_swap policy=df train.steps=6000
     torchrun --nproc_per_node=2 -m df_robot.train task=fruit_swap      # data parallel (DDP)
 
-A run folder holds the TensorBoard scalars, `stage1.pt` (autoencoders and cached tokens, so
+A run folder holds the TensorBoard scalars, `stage1.pt` (autoencoders and cached per-frame latents, so
 a resumed run skips stage 1) and `checkpoints/latest.pt`, written atomically. Each step's
 randomness (batch, views, noise levels, noise) is drawn from (seed, step) for the global
 batch, so a resumed run, and a data-parallel one, compute what the uninterrupted
@@ -29,7 +29,6 @@ from df_robot.errors import UserError
 from df_robot.policy.losses import draw_noise, policy_loss
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule
-from df_robot.policy.normalizer import Normalizer
 from df_robot.policy.tokens import TokenData
 
 CHECKPOINT_FORMAT = "df-robot-checkpoint"
@@ -216,7 +215,11 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     cache = run_dir / "stage1.pt"
     if cache.exists():
         s1 = torch.load(cache, map_location="cpu", weights_only=False)
-        return _tokens_from_cache(s1), s1["extra"]
+        if "per_obs" not in s1:
+            raise UserError(f"{cache}: a stage-1 cache from an older version (no per-frame observations); "
+                            "delete it to rebuild it")
+        data = build_token_data(s1["per_obs"], s1["per_act"], cfg.task.chunk, phases=cfg.train.all_phases)
+        return data, s1["extra"]
     store = EpisodeStore(cfg.data.path)
     if store.attrs.get("task") not in (cfg.task.name, None, "unknown"):
         raise UserError(f"{store.path}: a store of task '{store.attrs.get('task')}', training task '{cfg.task.name}'")
@@ -256,20 +259,13 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
         state_v = np.repeat(state[:, None, :], lat.shape[1], axis=1)
         per_obs.append(np.concatenate([lat, state_v], axis=-1).astype(np.float32))
         per_act.append(store.get("action", e)[:, :ACTION_DIM])
-    data = build_token_data(per_obs, per_act, cfg.task.chunk)
+    data = build_token_data(per_obs, per_act, cfg.task.chunk, phases=cfg.train.all_phases)
     extra = {"autoencoders": {c: aes[c].state_dict() for c in aes}, "ae_losses": ae_losses,
              "cameras": list(cfg.task.cameras), "image_size": pc.image_size, "latent_dim": pc.latent_dim,
              "store": str(store.path), "episodes": episodes,
              "camera_hw": list(store.cameras[cfg.task.cameras[0]])}
-    save_atomic({"obs": data.obs, "prev_obs": data.prev_obs, "act": data.act, "mask": data.mask,
-                 "obs_norm": data.obs_norm.state_dict(), "act_norm": data.act_norm.state_dict(),
-                 "chunk": data.chunk, "extra": extra}, cache)
+    save_atomic({"per_obs": per_obs, "per_act": per_act, "extra": extra}, cache)
     return data, extra
-
-
-def _tokens_from_cache(s1: dict) -> TokenData:
-    return TokenData(s1["obs"], s1["prev_obs"], s1["act"], s1["mask"], Normalizer.from_state_dict(s1["obs_norm"]),
-                     Normalizer.from_state_dict(s1["act_norm"]), s1["chunk"])
 
 
 def make_run_dir(cfg: DictConfig) -> Path:

@@ -8,6 +8,7 @@ from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels, sample_levels
 from df_robot.policy.sampler import PolicySampler
 from df_robot.train import train_on_tokens
+from df_robot.policy.tokens import build_token_data
 from policy_helpers import CHUNK, cue_data, cue_episodes, tiny_cfg
 
 
@@ -92,3 +93,19 @@ def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
     dp = memory_accuracy("diffusion_policy", tmp_path, steps=500)
     assert df >= 0.9, df
     assert dp <= 0.75, dp
+
+
+def test_all_phases_makes_every_frame_a_token_start_once():
+    lengths, chunk = [11, 16], 4
+    obs = [np.arange(L, dtype=np.float32)[:, None, None].repeat(2, axis=2) + 100 * e for e, L in enumerate(lengths)]
+    acts = [o[:, 0, :].copy() for o in obs]
+    plain = build_token_data(obs, acts, chunk)
+    shifted = build_token_data(obs, acts, chunk, phases=True)
+    assert plain.mask.sum() == sum(-(-L // chunk) for L in lengths)
+    starts = shifted.obs_norm.unnormalize(shifted.obs[shifted.mask][:, 0])[:, 0].round().int().tolist()
+    assert sorted(starts) == sorted(list(range(11)) + [100 + f for f in range(16)])
+    # each token's action chunk starts at its own frame and holds the episode's last action past the end
+    acts_first = shifted.act_norm.unnormalize(shifted.act[shifted.mask][:, :2])[:, 0].round().int().tolist()
+    assert acts_first == starts
+    last = shifted.act_norm.unnormalize(shifted.act[shifted.mask][:, -2:])[:, 0].round().int().tolist()
+    assert all(min(s + chunk - 1, 10 if s < 100 else 115) == l for s, l in zip(starts, last))

@@ -4,6 +4,11 @@ Token t of an episode starts at frame f = t * chunk: its observation is the came
 and the robot state at f, its action part the `chunk` actions from f on (the last action is
 repeated past the episode's end: the robot holds). Latents are cached for several
 random-shift views of every frame (the augmentation), and one is drawn per token in training.
+
+With `phases=True` every episode also yields the sequences that start `p` frames later
+(p = 1 .. chunk-1), so each frame serves once as a token start: chunk times the distinct
+(observation, action chunk) pairs from the same demonstrations. The policy then learns from
+all frames, as Diffusion Policy's sliding windows do, not from every chunk-th frame only.
 """
 
 from __future__ import annotations
@@ -53,16 +58,21 @@ def chunk_actions(actions: np.ndarray, chunk: int) -> np.ndarray:
 
 
 def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: list[np.ndarray], chunk: int,
-                     obs_norm: Normalizer | None = None, act_norm: Normalizer | None = None) -> TokenData:
+                     obs_norm: Normalizer | None = None, act_norm: Normalizer | None = None,
+                     phases: bool = False) -> TokenData:
     """per_episode_obs[e]: (L_e, V, obs_dim) per frame; per_episode_actions[e]: (L_e, A)."""
-    E = len(per_episode_obs)
-    Ts = [-(-len(o) // chunk) for o in per_episode_obs]
-    T, V, D = max(Ts), per_episode_obs[0].shape[1], per_episode_obs[0].shape[2]
-    A = per_episode_actions[0].shape[1]
     if obs_norm is None:
         obs_norm = Normalizer.fit(torch.from_numpy(np.concatenate([o[:, 0] for o in per_episode_obs])))
     if act_norm is None:
         act_norm = Normalizer.fit(torch.from_numpy(np.concatenate(per_episode_actions)))
+    if phases:
+        shifted = [(o[p:], a[p:]) for o, a in zip(per_episode_obs, per_episode_actions)
+                   for p in range(chunk) if len(o) > p]
+        per_episode_obs, per_episode_actions = [o for o, _ in shifted], [a for _, a in shifted]
+    E = len(per_episode_obs)
+    Ts = [-(-len(o) // chunk) for o in per_episode_obs]
+    T, V, D = max(Ts), per_episode_obs[0].shape[1], per_episode_obs[0].shape[2]
+    A = per_episode_actions[0].shape[1]
     obs = torch.zeros(E, T, V, D)
     prev = torch.zeros(E, T, V, D)
     act = torch.zeros(E, T, chunk * A)
