@@ -1,10 +1,18 @@
-"""The Franka through panda-py (libfranka 0.9.2, Panda firmware), behind the Robot protocol.
+"""The Franka behind the Robot protocol: what every backend shares, and the choice of backend.
 
-The hardware-only part, kept thin: connect (with an overall timeout: a host that accepts TCP
-and never answers must not hang us), run libfranka's Cartesian impedance controller at
-1 kHz inside panda-py, feed it targets interpolated between control periods from a 100 Hz
-thread, and drive the Franka Hand from its own thread (its calls block for seconds).
-Everything above it (loop, safety filter, watchdog, policy) is the code the twin runs.
+Two backends, one behaviour (Cartesian impedance tracking of the loop's targets, the Franka
+Hand in its own thread, the same state fields):
+
+- `franky` (franky-control 2.x, libfranka >= 0.13): the FR3, and Panda/FER robots on
+  system 5.x firmware. Its 1 kHz loop runs in C++. The default.
+- `panda_py` (panda-py from PyPI, libfranka 0.9.2): Panda robots on system 4.x firmware.
+
+The robot speaks only one protocol version; connecting with the wrong backend fails at
+once, and `explain` says which backend to use instead. The loop above this (safety filter,
+watchdog, policy) is the code the twin runs; the backends are kept thin.
+
+Time on real hardware is the host's `time.monotonic()`: robot state, camera frames
+(converted from the RealSense's global time) and the watchdog all use that one clock.
 """
 
 from __future__ import annotations
@@ -15,14 +23,30 @@ import time
 import numpy as np
 
 from df_robot.errors import UserError
-from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget, RobotState
+from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget
 from df_robot.rotations import rotation_vector, rotvec_to_matrix
 
+BACKENDS = ("franky", "panda_py")
+DEFAULT_BACKEND = "franky"
+# the twin's home joint angles: a real episode starts where the demonstrations did
+HOME_Q = (0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785)
 CHECKLIST = ("check: the robot's network cable and address (ping it), FCI enabled in Desk "
              "(Activate FCI), the brakes open and the user stop released")
 
 
-def call_with_timeout(fn, timeout: float, what: str):
+def FrankaRobot(host: str, backend: str = DEFAULT_BACKEND, command_period: float = 0.1, connect_timeout: float = 10.0,
+                **kw):
+    """Connect to the arm and hand at `host` with the named backend (one-line errors)."""
+    if backend == "franky":
+        from deploy.franka_franky import FrankyRobot as cls
+    elif backend == "panda_py":
+        from deploy.franka_panda_py import PandaPyRobot as cls
+    else:
+        raise UserError(f"robot backend '{backend}' is not one of {list(BACKENDS)}")
+    return cls(host, command_period=command_period, connect_timeout=connect_timeout, **kw)
+
+
+def call_with_timeout(fn, timeout: float, what: str, backend: str = ""):
     """Run a blocking call in a thread; raise a one-line UserError if it fails or takes too long."""
     box: dict = {}
 
@@ -38,108 +62,123 @@ def call_with_timeout(fn, timeout: float, what: str):
     if t.is_alive():
         raise UserError(f"{what}: no answer within {timeout:.0f} s; {CHECKLIST}")
     if "error" in box:
-        raise UserError(f"{what}: {explain(box['error'])}")
+        raise UserError(f"{what}: {explain(box['error'], backend)}")
     return box.get("value")
 
 
-def explain(exc: BaseException) -> str:
+def explain(exc: BaseException, backend: str = "") -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     low = msg.lower()
     if "refused" in low:
         return f"{msg} (is FCI activated in Desk?)"
+    if "realtime" in low:
+        return f"{msg} (run on a PREEMPT_RT kernel, or set realtime=ignore for a simulator)"
     if "reflex" in low or "user stop" in low or "aborted" in low:
         return f"{msg} (the robot stopped itself: release the user stop, clear the error in Desk, then retry)"
-    if "version" in low or "incompatible" in low:
-        return (f"{msg} (panda-py's libfranka 0.9.2 speaks to Panda firmware 4.x; an FR3 needs a newer "
-                "libfranka backend)")
+    if backend == "panda_py" and ("incorrect object size" in low or "version" in low or "incompatible" in low):
+        return (f"{msg}: the robot speaks a newer protocol than panda-py's libfranka 0.9.2 (an FR3, or system "
+                "5.x firmware); use --backend franky")
+    if backend == "franky" and ("version" in low or "incompatible" in low or "object size" in low):
+        return (f"{msg}: the robot speaks an older protocol than franky's libfranka (a Panda on system 4.x "
+                "firmware); use --backend panda_py")
     return f"{msg}; {CHECKLIST}"
 
 
-def _quat_xyzw(R: np.ndarray) -> np.ndarray:
-    w = np.sqrt(max(0.0, 1 + np.trace(R))) / 2
-    if w > 1e-6:
-        return np.array([(R[2, 1] - R[1, 2]) / (4 * w), (R[0, 2] - R[2, 0]) / (4 * w), (R[1, 0] - R[0, 1]) / (4 * w), w])
-    v = rotation_vector(R)
-    return np.array([*np.sin(np.linalg.norm(v) / 2) * v / max(np.linalg.norm(v), 1e-9), np.cos(np.linalg.norm(v) / 2)])
+class TargetStreamer:
+    """Feeds a 1 kHz impedance controller from our 10 Hz targets: a thread sends, every few
+    milliseconds, the setpoint interpolated from the previous target to the newest one over
+    one control period, so the arm moves smoothly instead of stepping."""
 
-
-class FrankaRobot:
-    """A Panda through panda-py; `connect_timeout` bounds the whole connection."""
-
-    def __init__(self, host: str, command_period: float = 0.1, connect_timeout: float = 10.0, stream_hz: float = 100.0):
-        import panda_py
-        from panda_py import controllers, libfranka
-
-        self.host, self.period = host, command_period
-        self.panda = call_with_timeout(lambda: panda_py.Panda(host), connect_timeout, f"Franka at {host}")
-        self.gripper = call_with_timeout(lambda: libfranka.Gripper(host), connect_timeout, f"Franka Hand at {host}")
-        self._controller = controllers.CartesianImpedance()
+    def __init__(self, send, pos: np.ndarray, rot: np.ndarray, period: float, stream_hz: float = 100.0):
+        self.send, self.period = send, period
         self._lock = threading.Lock()
-        self._segment = None
-        self._gripper_goal, self._gripper_busy = None, False
+        self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), time.monotonic(), 1e-6)
         self._stop = threading.Event()
-        self._t0 = time.monotonic()
-        self.panda.start_controller(self._controller)
-        state = self.state()
-        self._segment = (state.ee_pos, state.ee_rot, state.ee_pos, state.ee_rot, time.monotonic(), 1e-6)
-        self._streamer = threading.Thread(target=self._stream, args=(1.0 / stream_hz,), daemon=True)
-        self._streamer.start()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(1.0 / stream_hz,), daemon=True)
+        self._thread.start()
 
-    # -- Robot protocol ------------------------------------------------------------------------
-    def reset(self) -> None:
-        self.panda.stop_controller()
-        self.panda.move_to_start()
-        self.panda.start_controller(self._controller)
-        self._move_gripper(GRIPPER_MAX_WIDTH)
-
-    def state(self) -> RobotState:
-        s = self.panda.get_state()
-        pose = np.array(self.panda.get_pose())  # 4x4, base frame, at the TCP libfranka is set to
-        return RobotState(pose[:3, 3].copy(), pose[:3, :3].copy(), float(self._gripper_width()),
-                          np.array(s.q), self.time())
-
-    def command(self, target: EETarget) -> None:
+    def set_target(self, pos: np.ndarray, rot: np.ndarray) -> None:
         with self._lock:
-            p0, R0 = self._current_setpoint()
-            self._segment = (p0, R0, target.pos.copy(), target.rot.copy(), time.monotonic(), self.period)
-        goal = 0.0 if target.gripper >= 0.5 else GRIPPER_MAX_WIDTH
-        if goal != self._gripper_goal:
-            self._gripper_goal = goal
-            threading.Thread(target=self._move_gripper, args=(goal,), daemon=True).start()
+            p0, R0 = self.setpoint()
+            self._segment = (p0, R0, pos.copy(), rot.copy(), time.monotonic(), self.period)
 
-    def wait(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
+    def hold(self, pos: np.ndarray, rot: np.ndarray) -> None:
+        with self._lock:
+            self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), time.monotonic(), 1e-6)
 
-    def time(self) -> float:
-        return time.monotonic() - self._t0
-
-    def close(self) -> None:
-        """Stop streaming; libfranka's controller keeps the last setpoint: the arm holds."""
-        self._stop.set()
-        self._streamer.join(timeout=1)
-        self.panda.stop_controller()
-
-    # -- internals -------------------------------------------------------------------------------
-    def _current_setpoint(self):
+    def setpoint(self) -> tuple[np.ndarray, np.ndarray]:
         p0, R0, p1, R1, t0, T = self._segment
         s = min(1.0, (time.monotonic() - t0) / T)
         return p0 + s * (p1 - p0), R0 @ rotvec_to_matrix(s * rotation_vector(R0.T @ R1))
 
-    def _stream(self, dt: float) -> None:
+    def _run(self, dt: float) -> None:
         while not self._stop.is_set():
             with self._lock:
-                p, R = self._current_setpoint()
-            self._controller.set_control(p, _quat_xyzw(R))
+                p, R = self.setpoint()
+            try:
+                self.send(p, R)
+            except Exception as exc:  # the controller died (reflex, lost connection): stop streaming
+                self.error = exc
+                return
             time.sleep(dt)
 
-    def _move_gripper(self, width: float) -> None:
-        if width <= 0.0:
-            self.gripper.grasp(0.0, 0.1, 40.0, 0.08, 0.08)  # close on whatever is there, 40 N
-        else:
-            self.gripper.move(width, 0.1)
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
 
-    def _gripper_width(self) -> float:
-        try:
-            return self.gripper.read_once().width
-        except Exception:
-            return float("nan")
+
+class GripperWorker:
+    """The Franka Hand's calls block for a second or more: one thread runs them, always
+    for the newest goal, so the control loop never waits on the hand."""
+
+    def __init__(self, close_fn, open_fn):
+        self._close, self._open = close_fn, open_fn
+        self._goal: float | None = None
+        self._sent: float | None = None
+        self._cv = threading.Condition()
+        self._stop = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def set_closed(self, closed: bool) -> None:
+        with self._cv:
+            self._goal = 0.0 if closed else GRIPPER_MAX_WIDTH
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._stop or self._goal != self._sent)
+                if self._stop:
+                    return
+                goal = self._sent = self._goal
+            try:
+                (self._close if goal == 0.0 else self._open)()
+            except Exception as exc:  # e.g. a grasp that found nothing: report, keep serving
+                self.error = exc
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=0.1)
+
+
+def gripper_command(target: EETarget) -> bool:
+    """True: close. The policy's gripper action is in [0, 1]."""
+    return target.gripper >= 0.5
+
+
+class FixedRate:
+    """`wait(period)` on real hardware sleeps until the next tick, so the loop's own time does
+    not stretch the period (the twin's wait advances physics time instead)."""
+
+    def __init__(self):
+        self._next: float | None = None
+
+    def wait(self, seconds: float) -> None:
+        now = time.monotonic()
+        self._next = now + seconds if self._next is None or self._next + seconds < now else self._next + seconds
+        time.sleep(max(0.0, self._next - time.monotonic()))

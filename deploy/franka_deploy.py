@@ -1,47 +1,71 @@
-"""`df-robot deploy --robot franka`: the same loop as on the twin, on the real arm."""
+"""`df-robot deploy --robot franka`: the same loop as on the twin, on the real arm (or on
+franky-sim, which speaks the real arm's protocol: the dry run before touching hardware)."""
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+
+import numpy as np
 from rich.console import Console
 
 from df_robot.control.loop import WatchdogLimits, run_policy_episode
 from df_robot.control.safety import SafetyFilter, SafetyLimits
-from df_robot.errors import UserError
 
 
 def deploy_franka(args) -> int:
     from df_robot.cli import newest_checkpoint
     from df_robot.policy.sampler import ImagePolicy
     from df_robot.train import load_checkpoint
-    from deploy.cameras import RealSenseCamera, realsense_serials
+    from deploy.cameras import open_cameras
     from deploy.franka import FrankaRobot
 
     console = Console(emoji=False, highlight=False)
     ckpt = load_checkpoint(args.checkpoint or newest_checkpoint(args.task), task=args.task)
     policy = ImagePolicy(ckpt, steps=args.steps, k_obs=args.obs_noise)
-    serials = realsense_serials()
-    if len(serials) < len(policy.cameras):
-        raise UserError(f"the policy needs cameras {policy.cameras}; RealSense serials found: {serials or 'none'}")
     h, w = ckpt["stage1"].get("camera_hw", (96, 96))
-    cameras = {name: RealSenseCamera(name, serial) for name, serial in zip(policy.cameras, serials)}
+    cameras = open_cameras(args.cameras, list(policy.cameras))
     period = 1.0 / args.rate
     limits = SafetyLimits()
     console.print(f"safety limits: {limits.describe()}")
-    robot = FrankaRobot(args.host, command_period=period)
+    robot = None
+    log_dir = Path(args.log) if args.log else None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop = Ctrl-C: hold, then close
     try:
+        robot = FrankaRobot(args.host, backend=args.backend, command_period=period)
+        console.print(f"connected to the Franka at {args.host} ({args.backend})")
         for i in range(args.episodes):
             robot.reset()
             run = run_policy_episode(robot, _Resized(cameras, h, w), policy, SafetyFilter(limits, period), period,
                                      args.max_seconds or 60.0, policy.chunk, policy.sampler.steps, WatchdogLimits())
-            console.print(f"episode {i + 1}: stopped ({run.stopped}); median policy call {float(run.infer_ms.mean()):.0f} ms")
+            _save_log(log_dir, i, run)
+            console.print(f"episode {i + 1}: stopped ({run.stopped}); {len(run.log)} steps; "
+                          f"median policy call {float(np.median(run.infer_ms)):.0f} ms")
     except KeyboardInterrupt:
-        console.print("stopped by Ctrl-C: the arm holds its last safe pose")
+        console.print("stopped: the arm holds its last safe pose")
         return 130
     finally:
-        robot.close()
+        signal.signal(signal.SIGTERM, previous)
+        if robot is not None:
+            robot.close()
         for cam in cameras.values():
             cam.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _save_log(log_dir: Path | None, episode: int, run) -> None:
+    """Per episode: what the policy asked for, what was sent after the safety filter, and the
+    robot state, step by step (for checking a run afterwards)."""
+    if log_dir is None:
+        return
+    log_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(log_dir / f"episode_{episode:03d}.npz", t=np.array([s.t for s in run.log]),
+             requests=np.array(run.requests), commands=np.array(run.commands), states=np.array(run.states),
+             clamped=np.array([s.clamped for s in run.log]), stopped=run.stopped)
 
 
 class _Resized(dict):
@@ -59,4 +83,6 @@ class _ResizedCamera:
         import cv2
 
         img, t = self.cam.read()
-        return cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_AREA), t
+        if img.shape[:2] != (self.height, self.width):
+            img = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        return img, t

@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--max-seconds", type=float, default=None, help="per episode (default: the task's limit)")
     deploy.add_argument("--seed", type=int, default=100000, help="twin only: first episode seed")
     deploy.add_argument("--host", default="172.16.0.2", help="franka only: the robot's FCI address")
+    deploy.add_argument("--backend", choices=["franky", "panda_py"], default="franky",
+                        help="franka only: franky for an FR3 (or system 5.x), panda_py for a Panda on system 4.x")
+    deploy.add_argument("--cameras", default="realsense",
+                        help="franka only: realsense[:SERIAL,...], opencv[:INDEX,...] or replay:STORE.zarr[@EPISODE]")
+    deploy.add_argument("--log", help="franka only: folder for per-episode logs (requested and sent targets, states)")
     deploy.set_defaults(func=_deploy)
 
     ev = sub.add_parser("eval", help="score a checkpoint on the MuJoCo twin (success rate, videos, plots)",

@@ -57,3 +57,12 @@ def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
     k = np.asarray(v) / angle
     K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
+
+
+def matrix_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion [x, y, z, w] (the order libfranka's wrappers take), w >= 0."""
+    v = rotation_vector(R)
+    angle = float(np.linalg.norm(v))
+    axis = v / angle if angle > 1e-12 else np.zeros(3)
+    q = np.r_[np.sin(angle / 2) * axis, np.cos(angle / 2)]
+    return q if q[3] >= 0 else -q

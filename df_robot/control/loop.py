@@ -66,6 +66,8 @@ class EpisodeRun:
     stopped: str = ""                 # "done", "time limit", "camera stalled", "inference overrun", ...
     log: list = field(default_factory=list)
     commands: list = field(default_factory=list)   # the filtered targets actually sent (10-vectors)
+    requests: list = field(default_factory=list)   # what the policy asked for (NaN when nothing was asked)
+    states: list = field(default_factory=list)     # the robot state read at each step (17-vectors)
     reduced_steps: int = 0            # policy calls that used fewer steps than configured
 
     @property
@@ -118,17 +120,20 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                         overruns = 0
                 else:
                     policy.observe(images, state.vector())
+            request = np.full(10, np.nan)
             if held or not queue:
                 target = safety.last
                 clamped = False
             else:
-                request = queue.pop(0)
+                request = np.asarray(queue.pop(0), float)
                 result = safety(EETarget.from_vector(request))
                 target, clamped = result.target, result.clamped
                 if result.invalid:
                     run.stopped = "invalid action (NaN or inf)"
             robot.command(target)
             run.commands.append(target.vector())
+            run.requests.append(request)
+            run.states.append(state.vector())
             run.log.append(StepLog(robot.time(), infer_ms, used, obs_age, clamped, held))
             if run.stopped:
                 break

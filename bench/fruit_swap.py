@@ -1,0 +1,291 @@
+"""The fruit-swap study: diffusion forcing against Diffusion Policy and teacher forcing.
+
+One command generates demonstrations with the scripted expert, trains every method on the
+same demonstrations with the same budget (and the same stage-1 autoencoders, trained once),
+evaluates each on the same seeded twin episodes, clean and under each disturbance, sweeps
+the observation noise level k_obs for diffusion forcing, and writes:
+
+    <out>/study.json        every figure with its provenance (commit, seeds, budgets, times)
+    <out>/success.png       success per method and condition, 95% Wilson intervals
+    <out>/k_obs.png         diffusion forcing's success against k_obs, under disturbances
+    <out>/table.md          the table (also put into BENCHMARKS.md with --benchmarks)
+
+    python bench/fruit_swap.py --quick                  # about 20 minutes: checks the pipeline
+    python bench/fruit_swap.py --benchmarks             # the full study (hours; resumable)
+
+Every stage is skipped when its output exists, so an interrupted study continues where it
+stopped when run again with the same --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sim  # noqa: E402,F401  (picks the MuJoCo GL backend before anything imports mujoco)
+
+METHODS = {"df": "diffusion forcing", "diffusion_policy": "Diffusion Policy", "teacher_forcing": "teacher forcing"}
+CONDITIONS = {
+    "clean": {},
+    "distractor": {"distractor": True},
+    "occlusion": {"occlusion": True},
+    "pixel_noise": {"pixel_noise": 25.0},
+    "distractor+occlusion": {"distractor": True, "occlusion": True},
+}
+SWEEP_CONDITION = "distractor+occlusion"
+MARK_BEGIN, MARK_END = "<!-- fruit_swap study: begin -->", "<!-- fruit_swap study: end -->"
+
+MODES = {
+    # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels
+    "quick": dict(demos=12, ae_steps=300, steps=300, episodes=6, k_obs=[0, 50, 200]),
+    "full": dict(demos=100, ae_steps=1500, steps=4000, episodes=200, k_obs=[0, 25, 50, 100, 200, 400]),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def provenance() -> dict:
+    import torch
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", ".")),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+# -- stages ----------------------------------------------------------------------------------
+
+def record_demos(store: Path, demos: int) -> dict:
+    from df_robot.store import EpisodeStore
+
+    have = EpisodeStore(store).n_episodes if store.exists() else 0
+    t0 = time.perf_counter()
+    if have < demos:
+        log(f"recording {demos - have} more demonstrations into {store} (scripted expert, seeds {have}-{demos - 1})")
+        cmd = [sys.executable, "-m", "teleop.cli", "record", "--robot", "sim", "--device", "scripted",
+               "--task", "fruit_swap", "--episodes", str(demos - have), "--seed", str(have), "--out", str(store)]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    return {"store": str(store), "demos": demos, "record_s": time.perf_counter() - t0 if have < demos else None}
+
+
+def train_method(method: str, run_dir: Path, store: Path, mode: dict, shared_stage1: Path | None,
+                 extra: list[str]) -> dict:
+    """Train one method (resuming if interrupted); returns its budget and wall times."""
+    from df_robot.train import train
+
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    done = run_dir / "train.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if shared_stage1 is not None and shared_stage1.exists() and not (run_dir / "stage1.pt").exists():
+        shutil.copy(shared_stage1, run_dir / "stage1.pt")  # same autoencoders, same latents
+    overrides = [f"task=fruit_swap", f"policy={method}", f"data.path={store}", f"data.max_episodes={mode['demos']}",
+                 f"train.steps={mode['steps']}", f"train.ae.steps={mode['ae_steps']}", f"run_dir={run_dir}",
+                 f"resume={str(ckpt.exists()).lower()}", *extra]
+    log(f"training {METHODS[method]}: {' '.join(overrides)}")
+    result = train(overrides)
+    info = {"method": method, "checkpoint": str(ckpt), "steps": mode["steps"], "demos": mode["demos"],
+            "stage1_s": result["stage1_s"], "stage2_s": result["stage2_s"],
+            "final_loss": sum(result["history"][-50:]) / max(len(result["history"][-50:]), 1),
+            "overrides": overrides}
+    done.write_text(json.dumps(info, indent=1))
+    return info
+
+
+def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path, seed: int, k_obs: int = -1) -> dict:
+    from sim.disturbances import DisturbanceConfig
+    from sim.evaluate import EvalSettings, evaluate
+
+    result_file = out / "results.json"
+    if result_file.exists():
+        summary = json.loads(result_file.read_text())
+    else:
+        settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out),
+                                k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]))
+        t0 = time.perf_counter()
+        summary = evaluate(settings)
+        summary["wall_s"] = time.perf_counter() - t0
+        result_file.write_text(json.dumps(summary, indent=1))
+    return {"condition": condition, "episodes": summary["episodes"], "successes": summary["successes"],
+            "success_rate": summary["success_rate"], "ci95": summary["ci95"], "k_obs": k_obs,
+            "seeds": [seed, seed + summary["episodes"] - 1], "wall_s": summary.get("wall_s"), "out": str(out)}
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+def table(study: dict) -> str:
+    p, lines = study["provenance"], []
+    conds = study["conditions"]
+    lines.append(f"Run {p['date']} on {p['machine']}, commit {p['commit']}{' (uncommitted changes)' if p['dirty'] else ''}, "
+                 f"torch {p['torch']}. Mode `{study['mode']}`: {study['demos']} scripted demos (seeds 0-{study['demos'] - 1}), "
+                 f"{study['episodes']} eval episodes per cell (seeds {study['eval_seed']}-{study['eval_seed'] + study['episodes'] - 1}, "
+                 "the same for every method and condition).")
+    lines.append("")
+    lines.append("```\n" + study["command"] + "\n```")
+    lines.append("")
+    lines.append("| method | training | " + " | ".join(conds) + " |")
+    lines.append("|---|---|" + "---|" * len(conds))
+    for m, res in study["methods"].items():
+        t = res["training"]
+        cells = []
+        for c in conds:
+            r = res["eval"].get(c)
+            cells.append("-" if r is None else
+                         f"{r['successes']}/{r['episodes']} = {r['success_rate']:.0%} ({r['ci95'][0]:.0%}-{r['ci95'][1]:.0%})")
+        train_txt = (f"{t['steps']} steps, {t['stage2_s'] / 60:.0f} min (+ shared stage 1 "
+                     f"{study['stage1_s'] / 60:.0f} min), loss {t['final_loss']:.3f}")
+        lines.append(f"| {METHODS[m]} (`policy={m}`) | {train_txt} | " + " | ".join(cells) + " |")
+    if study.get("sweep"):
+        lines.append("")
+        lines.append(f"Diffusion forcing under `{SWEEP_CONDITION}`, observations fed at noise level k_obs:")
+        lines.append("")
+        lines.append("| k_obs | " + " | ".join(str(s["k_obs"]) for s in study["sweep"]) + " |")
+        lines.append("|---|" + "---|" * len(study["sweep"]))
+        lines.append("| success | " + " | ".join(
+            f"{s['successes']}/{s['episodes']} ({s['ci95'][0]:.0%}-{s['ci95'][1]:.0%})" for s in study["sweep"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(study: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    conds, methods = study["conditions"], list(study["methods"])
+    fig, ax = plt.subplots(figsize=(2 + 1.6 * len(conds), 3.6))
+    width = 0.8 / len(methods)
+    for j, m in enumerate(methods):
+        rates, lo, hi = [], [], []
+        for c in conds:
+            r = study["methods"][m]["eval"].get(c)
+            rates.append(r["success_rate"] if r else np.nan)
+            lo.append(r["success_rate"] - r["ci95"][0] if r else 0)
+            hi.append(r["ci95"][1] - r["success_rate"] if r else 0)
+        x = np.arange(len(conds)) + (j - (len(methods) - 1) / 2) * width
+        ax.bar(x, rates, width, yerr=[lo, hi], capsize=3, label=METHODS[m])
+    ax.set_xticks(np.arange(len(conds)), conds)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"fruit swap on the twin ({study['episodes']} episodes per bar, 95% CI)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "success.png", dpi=120)
+    plt.close(fig)
+    if study.get("sweep"):
+        s = study["sweep"]
+        k = [p["k_obs"] for p in s]
+        fig, ax = plt.subplots(figsize=(4.5, 3.4))
+        ax.plot(k, [p["success_rate"] for p in s], "o-", label="diffusion forcing")
+        ax.fill_between(k, [p["ci95"][0] for p in s], [p["ci95"][1] for p in s], alpha=0.2)
+        ax.set_xlabel("k_obs (noise level observations are fed at)")
+        ax.set_ylabel("success rate")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"under {SWEEP_CONDITION}")
+        fig.tight_layout()
+        fig.savefig(out / "k_obs.png", dpi=120)
+        plt.close(fig)
+
+
+def write_benchmarks(text: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    doc = path.read_text()
+    block = f"{MARK_BEGIN}\n{text}{MARK_END}"
+    if MARK_BEGIN in doc and MARK_END in doc:
+        doc = doc[: doc.index(MARK_BEGIN)] + block + doc[doc.index(MARK_END) + len(MARK_END):]
+    else:
+        doc = doc.rstrip() + "\n\n## The fruit-swap study (`bench/fruit_swap.py`)\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+# -- the study -------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a small study (~20 min) that checks the whole pipeline")
+    ap.add_argument("--out", help="study folder (default: bench/results/fruit_swap_<mode>)")
+    ap.add_argument("--store", help="demonstration store (default: <out>/demos.zarr; recorded if short)")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated, from {list(CONDITIONS)}")
+    ap.add_argument("--demos", type=int)
+    ap.add_argument("--steps", type=int, help="stage-2 training steps (every method)")
+    ap.add_argument("--episodes", type=int, help="eval episodes per method and condition")
+    ap.add_argument("--k-obs", help="comma-separated k_obs levels for the sweep ('' to skip it)")
+    ap.add_argument("--eval-seed", type=int, default=100000)
+    ap.add_argument("--benchmarks", action="store_true", help="put the table into BENCHMARKS.md")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides for every training, e.g. policy.hidden=384")
+    args = ap.parse_args(argv)
+
+    mode_name = "quick" if args.quick else "full"
+    mode = dict(MODES[mode_name])
+    for key in ("demos", "steps", "episodes"):
+        if getattr(args, key) is not None:
+            mode[key] = getattr(args, key)
+    if args.k_obs is not None:
+        mode["k_obs"] = [int(k) for k in args.k_obs.split(",") if k.strip()]
+    methods = [m for m in args.methods.split(",") if m]
+    conditions = [c for c in args.conditions.split(",") if c]
+    for name, known in ((methods, METHODS), (conditions, CONDITIONS)):
+        unknown = [x for x in name if x not in known]
+        if unknown:
+            ap.error(f"unknown {unknown}; known: {list(known)}")
+    out = Path(args.out or ROOT / "bench" / "results" / f"fruit_swap_{mode_name}")
+    out.mkdir(parents=True, exist_ok=True)
+    store = Path(args.store) if args.store else out / "demos.zarr"
+    t_start = time.perf_counter()
+
+    study = {"mode": mode_name, "command": "python " + " ".join([f"bench/{Path(__file__).name}", *(argv or sys.argv[1:])]),
+             "provenance": provenance(), "demos": mode["demos"], "episodes": mode["episodes"],
+             "eval_seed": args.eval_seed, "conditions": conditions, "overrides": args.overrides, "methods": {}}
+    study["data"] = record_demos(store, mode["demos"])
+    shared = None
+    for m in methods:  # train, then evaluate, one method at a time: the first figures come early
+        info = train_method(m, out / "runs" / m, store, mode, shared, args.overrides)
+        if shared is None:
+            shared = out / "runs" / m / "stage1.pt"
+            study["stage1_s"] = info["stage1_s"]
+        study["methods"][m] = {"training": info, "eval": {}}
+        for c in conditions:
+            log(f"evaluating {METHODS[m]}, {c}, {mode['episodes']} episodes")
+            r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed)
+            study["methods"][m]["eval"][c] = r
+            log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
+    if "df" in methods and mode["k_obs"]:
+        study["sweep"] = []
+        for k in mode["k_obs"]:
+            log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
+            r = evaluate_condition(study["methods"]["df"]["training"]["checkpoint"], SWEEP_CONDITION, mode["episodes"],
+                                   out / "eval" / "df_k_obs" / str(k), args.eval_seed, k_obs=k)
+            study["sweep"].append(r)
+    study["wall_s"] = time.perf_counter() - t_start
+    (out / "study.json").write_text(json.dumps(study, indent=1))
+    text = table(study)
+    (out / "table.md").write_text(text)
+    plot(study, out)
+    if args.benchmarks:
+        write_benchmarks(text)
+    print(text)
+    log(f"study done in {study['wall_s'] / 60:.1f} min: {out}/study.json, success.png, k_obs.png, table.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

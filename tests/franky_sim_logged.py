@@ -1,0 +1,43 @@
+"""franky-sim's own server (what `franky-sim -s mujoco --hostname HOST` runs), plus a log of
+the simulated arm as the simulator sees it: every 10 ms one JSON line with the time (the
+host's monotonic clock, which every process shares), the end-effector position and the
+hand's width. The tests read it to check, from the
+simulator's side, what our deploy made the arm do.
+
+    python tests/franky_sim_logged.py --hostname 127.0.0.1 --log sim.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+
+import franky_sim
+from franky_sim.mujoco_simulator import MujocoSimulator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hostname", default="127.0.0.1")
+    ap.add_argument("--log", required=True)
+    args = ap.parse_args()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    with MujocoSimulator(enable_visualization=False) as sim:
+        robot = sim.add_robot()
+        with franky_sim.SimulationServer(sim, hostname_candidates=[args.hostname]) as server, \
+                open(args.log, "w", buffering=1) as log:
+            tick = 0
+            while not stop:
+                server.run_once(realtime=True)
+                if tick % 10 == 0:
+                    T = robot.state.O_T_EE  # column-major 4x4
+                    log.write(json.dumps({"t": round(time.monotonic(), 4), "ee": [T[12], T[13], T[14]],
+                                          "width": robot.hand_width}) + "\n")
+                tick += 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The real Franka path down to the wire: `df-robot deploy --robot franka` against franky-sim,
+a separate process that speaks the FR3's libfranka protocol on 127.0.0.1, checked from the
+simulator's side (tests/franky_sim_logged.py logs what the simulated arm does).
+
+franky-sim enforces no limits, so our safety filter is the only guard here: the policy asks
+for a pose outside the workspace box, and the arm must stop at the box's edge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from df_robot.control.safety import SafetyLimits
+from df_robot.store import EpisodeWriter
+from df_robot.train import train
+
+HOST = "127.0.0.1"
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+OUTSIDE = np.array([0.45, 0.60, 0.30])  # y beyond the box's 0.40: the filter must clip it
+LIMITS = SafetyLimits()
+HOME_ROT6D = [1.0, 0.0, 0.0, 0.0, -1.0, 0.0]  # the twin's (and franky-sim's) home orientation, pointing down
+
+
+def read_log(path: Path) -> list[dict]:
+    lines = path.read_text().splitlines()
+    return [json.loads(x) for x in lines[:-1]]  # the last line may be half written
+
+
+@pytest.fixture(scope="module")
+def franky_sim(tmp_path_factory):
+    """Start the simulator, wait until it answers on libfranka's port, always shut it down."""
+    tmp = tmp_path_factory.mktemp("franky_sim")
+    log = tmp / "sim.jsonl"
+    proc = subprocess.Popen([sys.executable, str(HERE / "franky_sim_logged.py"), "--hostname", HOST, "--log", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"franky-sim exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            try:
+                with socket.create_connection((HOST, 1337), timeout=1):
+                    pass
+                if log.exists() and len(read_log(log)) > 2:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "franky-sim did not answer within 90 s"
+            time.sleep(0.1)
+        yield log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def reaching_policy(tmp_path_factory):
+    """A small checkpoint whose every demonstrated action is one pose outside the box, hand closed."""
+    tmp = tmp_path_factory.mktemp("reach")
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(tmp / "s.zarr", fps=10, cameras={"front": (32, 32), "wrist": (32, 32)}, state_dim=17,
+                       action_dim=10, task="fruit_swap") as w:
+        for _ in range(2):
+            w.begin_episode()
+            for t in range(16):
+                w.add_frame({"front": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8),
+                             "wrist": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)},
+                            np.r_[0.45, 0.0, 0.42, HOME_ROT6D, 0.08, np.zeros(7)],
+                            np.r_[OUTSIDE, HOME_ROT6D, 1.0], t * 0.1, block=True)
+            w.end_episode({"success": True})
+    result = train([f"data.path={tmp / 's.zarr'}", f"run_dir={tmp / 'run'}", "train.steps=3", "train.ae.steps=2",
+                    "train.ae.batch_size=4", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=1",
+                    "train.batch_size=2", "policy.sampling_steps=3"])
+    return result["checkpoint"], tmp / "s.zarr"
+
+
+def deploy_cmd(checkpoint, store, seconds, log_dir, backend="franky"):
+    return [sys.executable, "-m", "df_robot.cli", "deploy", "--robot", "franka", "--host", HOST, "--backend", backend,
+            "--checkpoint", str(checkpoint), "--cameras", f"replay:{store}", "--max-seconds", str(seconds),
+            "--log", str(log_dir)]
+
+
+def window(log: list[dict], t0: float, t1: float) -> list[dict]:
+    return [r for r in log if t0 <= r["t"] <= t1]
+
+
+def test_deploy_moves_the_fr3_toward_the_policy_and_never_past_the_box(franky_sim, reaching_policy, tmp_path):
+    checkpoint, store = reaching_policy
+    t0 = time.monotonic()
+    done = subprocess.run(deploy_cmd(checkpoint, store, 4, tmp_path / "log"), cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    t1 = time.monotonic()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "connected to the Franka at 127.0.0.1 (franky)" in done.stdout
+
+    # our side: the policy asked for the pose outside the box, the filter sent poses inside it
+    run = np.load(tmp_path / "log" / "episode_000.npz")
+    asked = run["requests"][~np.isnan(run["requests"][:, 0])]
+    assert len(asked) >= 8 and np.all(asked[:, 1] > LIMITS.workspace_max[1] + 0.1)
+    sent = run["commands"][:, :3]
+    assert np.all(sent >= np.array(LIMITS.workspace_min) - 1e-6) and np.all(sent <= np.array(LIMITS.workspace_max) + 1e-6)
+    assert run["clamped"].any()
+
+    # the simulator's side: the arm went toward the asked pose, as far as the box's edge and no further
+    log = read_log(franky_sim)
+    during = window(log, float(run["t"][0]), float(run["t"][-1]) + 0.1)  # the policy's steps (after homing)
+    ee = np.array([r["ee"] for r in during])
+    start = ee[0]
+    assert ee[:, 1].max() > start[1] + 0.2, "the arm did not move toward the policy's targets"
+    tol = 0.015  # impedance tracking overshoot
+    assert np.all(ee >= np.array(LIMITS.workspace_min) - tol) and np.all(ee <= np.array(LIMITS.workspace_max) + tol)
+    t = np.array([r["t"] for r in during])
+    step = (t[10:] - t[:-10]) > 0.05
+    speed = np.linalg.norm(ee[10:] - ee[:-10], axis=1)[step] / (t[10:] - t[:-10])[step]
+    assert speed.max() < LIMITS.max_speed * 1.25, f"the arm moved at {speed.max():.2f} m/s"
+
+    # the hand opened at the episode's start (reset) and closed on the policy's command
+    width = np.array([r["width"] for r in window(log, t0, t1)])
+    opened = np.argmax(width > 0.075)
+    assert width[opened] > 0.075 and width[opened:].min() < 0.01
+
+    # after the episode the arm holds where it stopped
+    while read_log(franky_sim)[-1]["t"] < t1 + 1.0:
+        time.sleep(0.05)
+    after = np.array([r["ee"] for r in window(read_log(franky_sim), t1, t1 + 1.0)])
+    assert np.abs(after - after[0]).max() < 0.005
+
+
+def test_sigint_stops_the_deploy_and_the_arm_holds(franky_sim, reaching_policy, tmp_path):
+    checkpoint, store = reaching_policy
+    proc = subprocess.Popen(deploy_cmd(checkpoint, store, 60, tmp_path / "log"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        homed = False
+        while True:  # wait until the arm is homed, then moved by the policy (seen from the simulator)
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the arm never moved"
+            y = read_log(franky_sim)[-1]["ee"][1]
+            homed = homed or abs(y) < 0.01
+            if homed and y > 0.1:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    t_exit = time.monotonic()
+    assert proc.returncode == 130, out
+    assert "the arm holds" in out and "Traceback" not in out
+    while read_log(franky_sim)[-1]["t"] < t_exit + 1.0:
+        time.sleep(0.05)
+    held = np.array([r["ee"] for r in window(read_log(franky_sim), t_exit, t_exit + 1.0)])
+    assert np.abs(held - held[0]).max() < 0.005
+    assert held[:, 1].max() < LIMITS.workspace_max[1] + 0.015
+
+
+def test_panda_py_gripper_works_and_its_arm_is_told_to_use_franky(franky_sim):
+    from panda_py import libfranka
+
+    from deploy.franka import FrankaRobot
+    from df_robot.errors import UserError
+
+    gripper = libfranka.Gripper(HOST)
+    assert gripper.move(0.05, 0.1)
+    t = time.monotonic()
+    while read_log(franky_sim)[-1]["t"] < t + 0.1:
+        time.sleep(0.02)
+    assert abs(read_log(franky_sim)[-1]["width"] - 0.05) < 0.003
+    del gripper
+    with pytest.raises(UserError) as info:
+        FrankaRobot(HOST, backend="panda_py", connect_timeout=10)
+    msg = str(info.value)
+    assert "--backend franky" in msg and "\n" not in msg
