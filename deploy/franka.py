@@ -159,11 +159,12 @@ class GripperWorker:
             except Exception as exc:  # e.g. a grasp that found nothing: report, keep serving
                 self.error = exc
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Let a hand motion in flight finish (a library thread torn down mid-call aborts the process)."""
         with self._cv:
             self._stop = True
             self._cv.notify()
-        self._thread.join(timeout=0.1)
+        self._thread.join(timeout=timeout)
 
 
 def gripper_command(target: EETarget) -> bool:

@@ -8,37 +8,35 @@ from pathlib import Path
 
 from rich.console import Console
 
-from df_robot.cli import not_built, run_guarded
+from df_robot.cli import run_guarded
 from df_robot.errors import UserError
 
 TASKS = ("fruit_swap",)
 
 
 def _record(args) -> int:
-    console = Console(emoji=False)
-    if args.robot == "franka":
-        return not_built("record --robot franka (the real rig)")(args)
+    console = Console(emoji=False, highlight=False)
     if args.task not in TASKS:
         raise UserError(f"--task {args.task!r}: unknown task; known: {', '.join(TASKS)}")
     if args.episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {args.episodes}")
     out = Path(args.out or f"datasets/{args.task}.zarr")
-    if args.device == "scripted":
-        from teleop.record_sim import RecordConfig, record
+    if args.robot == "franka" and args.device == "scripted":
+        args.device = "spacemouse-script"
+    if args.device != "scripted":
+        from teleop.rig import record_rig
 
-        summary = record(RecordConfig(out=out, episodes=args.episodes, seed=args.seed, fps=args.fps,
-                                      image_size=args.image_size, workers=args.workers,
-                                      keep_failed=args.keep_failed, image_codec=args.image_codec), console)
-        console.print(f"committed {summary['committed']} episodes to {out} "
-                      f"({summary['episodes_in_store']} in the store); expert failures: "
-                      f"{summary['expert_failures']}/{summary['attempts']} attempts"
-                      + ("" if args.keep_failed else " (not committed)"))
-        return 0 if summary["committed"] == args.episodes else 1
-    if args.device == "keyboard":
-        from teleop.keyboard import record_keyboard
+        return record_rig(args, console)
+    from teleop.record_sim import RecordConfig, record  # the scripted expert on the twin, in parallel workers
 
-        return record_keyboard(out, args, console)
-    return not_built("record --device spacemouse")(args)
+    summary = record(RecordConfig(out=out, episodes=args.episodes, seed=args.seed, fps=args.fps,
+                                  image_size=args.image_size, workers=args.workers,
+                                  keep_failed=args.keep_failed, image_codec=args.image_codec), console)
+    console.print(f"committed {summary['committed']} episodes to {out} "
+                  f"({summary['episodes_in_store']} in the store); expert failures: "
+                  f"{summary['expert_failures']}/{summary['attempts']} attempts"
+                  + ("" if args.keep_failed else " (not committed)"))
+    return 0 if summary["committed"] == args.episodes else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,10 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "store exists (same cameras and rate), creates it otherwise.")
     rec.add_argument("--robot", choices=["sim", "franka"], default="sim",
                      help="the MuJoCo twin, or the real Franka")
-    rec.add_argument("--device", choices=["scripted", "keyboard", "spacemouse"], default="scripted",
-                     help="scripted expert (twin only), keyboard (a terminal), or a 3Dconnexion SpaceMouse")
+    rec.add_argument("--device", choices=["scripted", "keyboard", "spacemouse", "spacemouse-script"],
+                     default="scripted",
+                     help="scripted: the fruit-swap expert on the twin (on the Franka: spacemouse-script); keyboard "
+                     "(a terminal, also over SSH); spacemouse (3Dconnexion, with the keyboard); spacemouse-script: "
+                     "a canned SpaceMouse program through the rig's loop (a dry run)")
+    rec.add_argument("--device-config", help="YAML with the SpaceMouse's dead-zone, scaling and axis mapping")
+    rec.add_argument("--host", default="172.16.0.2", help="franka: the robot's FCI address")
+    rec.add_argument("--backend", choices=["franky", "panda_py"], default="franky",
+                     help="franka: franky for an FR3 (or system 5.x), panda_py for a Panda on system 4.x")
+    rec.add_argument("--cameras", default="realsense",
+                     help="franka: realsense[:SERIAL,...], opencv[:INDEX,...] or replay:STORE.zarr[@EPISODE]")
+    rec.add_argument("--camera-names", default="front,wrist", help="names of the cameras, in --cameras order")
+    rec.add_argument("--home-between", action="store_true", help="home the arm after every episode")
     rec.add_argument("--task", default="fruit_swap")
-    rec.add_argument("--episodes", type=int, default=10, help="successful episodes to commit")
+    rec.add_argument("--episodes", type=int, default=10, help="episodes to commit (scripted: successful ones)")
     rec.add_argument("--out", help="store path (default datasets/<task>.zarr)")
     rec.add_argument("--seed", type=int, default=0, help="first episode seed (episode i uses seed+i)")
     rec.add_argument("--fps", type=float, default=10.0, help="control and recording rate, Hz")

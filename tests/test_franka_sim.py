@@ -188,3 +188,22 @@ def test_panda_py_gripper_works_and_its_arm_is_told_to_use_franky(franky_sim):
         FrankaRobot(HOST, backend="panda_py", connect_timeout=10)
     msg = str(info.value)
     assert "--backend franky" in msg and "\n" not in msg
+
+
+def test_record_through_the_fr3_protocol_writes_a_valid_episode(franky_sim, reaching_policy, tmp_path):
+    from df_robot.store import EpisodeStore
+
+    _, replay = reaching_policy
+    out = tmp_path / "rig.zarr"
+    done = subprocess.run([sys.executable, "-m", "teleop.cli", "record", "--robot", "franka", "--host", HOST,
+                           "--device", "scripted", "--cameras", f"replay:{replay}", "--episodes", "1",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = EpisodeStore(out)
+    assert store.n_episodes == 1 and store.attrs["robot"] == "franka-franky"
+    action, state = store.get("action", 0), store.get("robot_state", 0)
+    assert len(action) > 20 and store.get("front_rgb", 0).shape[1:] == (32, 32, 3)
+    # the scripted SpaceMouse pushed forward then left: the arm (its recorded state) followed
+    assert action[-1, 0] - action[0, 0] > 0.05 and state[-1, 0] - state[0, 0] > 0.04
+    assert action[:, 9].max() == 1.0  # the hand was closed in between
+    assert np.all(action[:, :3] <= np.array(LIMITS.workspace_max) + 1e-6)
