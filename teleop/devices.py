@@ -164,7 +164,7 @@ def open_spacemouse():
     try:
         import hid
     except ImportError:
-        raise UserError("--device spacemouse needs hidapi: pip install 'df-robot[spacemouse]'") from None
+        raise UserError("--device spacemouse needs hidapi (a dependency of df-robot: rerun scripts/setup.sh)") from None
     found = hid.enumerate()
     mice = [d for d in found if d["vendor_id"] in SPACEMOUSE_VENDORS
             and ("space" in (d.get("product_string") or "").lower() or d["vendor_id"] == 0x256F)]

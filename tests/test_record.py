@@ -38,3 +38,15 @@ def test_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["record", "--episodes", "1", "--workers", "1", "--image-size", "48", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "attrs.cameras" in err and "cannot append" in err and "Traceback" not in err
+
+
+def test_a_missing_spacemouse_or_robot_is_one_line(tmp_path, capsys):
+    # no SpaceMouse on this machine: the error lists the HID devices that were found
+    assert main(["record", "--device", "spacemouse", "--image-size", "32", "--out", str(tmp_path / "m.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert "no SpaceMouse found; HID devices present:" in err and "Traceback" not in err
+    # no robot answers at this address: refused at once, with what to check
+    assert main(["record", "--robot", "franka", "--host", "127.0.0.3", "--cameras", "replay:nowhere.zarr",
+                 "--out", str(tmp_path / "f.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert "nowhere.zarr" in err and "Traceback" not in err and err.count("\n") == 1
