@@ -102,6 +102,31 @@ def _data_video(args) -> int:
     return 0
 
 
+def _data_import(args) -> int:
+    console = Console(emoji=False, highlight=False)
+    if args.format == "robomimic":
+        from df_robot.interop.robomimic import import_robomimic as run
+
+        n = run(args.source, args.out, task=args.task, fps=args.fps, console=console)
+    elif args.format == "diffusion-policy":
+        from df_robot.interop.diffusion_policy import import_diffusion_policy as run
+
+        n = run(args.source, args.out, task=args.task, fps=args.fps or 10.0, console=console)
+    else:
+        from df_robot.interop.lerobot import import_lerobot as run
+
+        n = run(args.source, args.out, task=args.task, console=console)
+    console.print(f"imported {n} episodes into {args.out} (the mapping is in its attrs: imported_from)")
+    return 0
+
+
+def _data_export(args) -> int:
+    from df_robot.interop.robomimic import export_robomimic
+
+    export_robomimic(args.path, args.out, console=Console(emoji=False, highlight=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="df-robot",
@@ -142,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
     ev.set_defaults(func=_eval)
 
-    data = sub.add_parser("data", help="inspect episode stores (info, video)",
-                          description="Inspect a df-robot episode store.")
+    data = sub.add_parser("data", help="inspect, import and export episode stores (info, video, import, export)",
+                          description="Inspect a df-robot episode store, or convert from and to other stacks.")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     di = dsub.add_parser("info", help="episodes, frames, cameras, lengths, size, per-episode metadata")
     di.add_argument("path")
@@ -154,6 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("-o", "--out", required=True, help="output .mp4")
     dv.add_argument("--height", type=int, default=240, help="height of each camera tile in pixels")
     dv.set_defaults(func=_data_video)
+    dimp = dsub.add_parser("import", help="import a robomimic HDF5, a Diffusion Policy zarr or a LeRobot folder",
+                           description="Write another stack's dataset as a df-robot store (all or nothing). "
+                           "Image keys become cameras, low-dim observations robot_state; the mapping is printed "
+                           "and saved in the store's attrs.")
+    dimp.add_argument("format", choices=["robomimic", "diffusion-policy", "lerobot"])
+    dimp.add_argument("source", help="robomimic .hdf5 file, Diffusion Policy .zarr folder, or LeRobot dataset folder")
+    dimp.add_argument("--out", required=True, help="the new store, e.g. datasets/NAME.zarr (never overwritten)")
+    dimp.add_argument("--task", default="", help="task name for the store (default: from the source)")
+    dimp.add_argument("--fps", type=float, default=None,
+                      help="frame rate (robomimic: default env_args' control_freq or 20; diffusion-policy: 10)")
+    dimp.set_defaults(func=_data_import)
+    dexp = dsub.add_parser("export", help="write a store in another stack's format (robomimic HDF5)")
+    dexp.add_argument("format", choices=["robomimic"])
+    dexp.add_argument("path", help="the store")
+    dexp.add_argument("--out", required=True, help="output .hdf5 (never overwritten)")
+    dexp.set_defaults(func=_data_export)
     return p
 
 
