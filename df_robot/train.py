@@ -285,6 +285,10 @@ def train(overrides: list[str]) -> dict:
         raise UserError(f"{run_dir}: already holds a run; pass resume=true to continue it, or another run_dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    if cfg.policy.kind == "bc_rnn":  # robomimic's own model and training step, on our store
+        from df_robot.policy.bc_rnn import train_bc_rnn
+
+        return train_bc_rnn(cfg, run_dir)
     t0 = time.perf_counter()
     data, extra = prepare_stage1(cfg, run_dir)
     t1 = time.perf_counter()

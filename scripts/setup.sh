@@ -28,6 +28,7 @@ if [ "$(cat .venv/.df-robot-installed 2>/dev/null)" != "$stamp" ]; then
   echo "setup: installing df-robot and its dependencies into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
   # torch is pinned in pyproject.toml (2.13.0, the CPU build); see the README.
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # robomimic (the BC-RNN baseline and its test) is an extra; the suite installs it.
+  .venv/bin/python -m pip install -q -e '.[test,robomimic]'
   echo "$stamp" > .venv/.df-robot-installed
 fi

@@ -38,7 +38,7 @@ _worker: dict = {}
 
 
 def _setup(settings: EvalSettings) -> None:
-    from df_robot.policy.sampler import ImagePolicy
+    from df_robot.policy.sampler import load_policy
     from df_robot.train import load_checkpoint
     from sim.disturbances import Disturbances
     from sim.fruit_swap import FruitSwapTask
@@ -52,7 +52,7 @@ def _setup(settings: EvalSettings) -> None:
     h, w = ckpt["stage1"].get("camera_hw", (96, 96))
     twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt["stage1"]["cameras"]),
                 command_period=1.0 / settings.rate)
-    policy = ImagePolicy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
+    policy = load_policy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
                          lookahead=settings.lookahead or None)
     _worker.update(settings=settings, twin=twin, task=FruitSwapTask(twin), policy=policy,
                    disturb=Disturbances(twin, settings.disturb),

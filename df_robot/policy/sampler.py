@@ -170,3 +170,12 @@ class ImagePolicy:
         d = self.autoencoders[self.cameras[0]].latent_dim
         return {c: to_uint8(self.autoencoders[c].decode(o[i * d:(i + 1) * d][None]))[0].numpy()
                 for i, c in enumerate(self.cameras)}
+
+
+def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None):
+    """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
+    if ckpt.get("policy") == "bc_rnn":
+        from df_robot.policy.bc_rnn import BCRNNPolicy
+
+        return BCRNNPolicy(ckpt)
+    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead)
