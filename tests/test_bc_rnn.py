@@ -45,7 +45,8 @@ def test_bc_rnn_trains_and_deploys_on_the_twin(tmp_path):
                                  policy.chunk, 1, WatchdogLimits(max_overruns=10 ** 9))
         asked = np.array(run.requests)
         asked = asked[~np.isnan(asked[:, 0])]
-        assert run.stopped == "time limit" and len(asked) == len(calls) >= 10  # one action per call (chunk 1)
+        # one action per call (chunk 1); a late call's action is used the period after, so the last may be unused
+        assert run.stopped == "time limit" and len(calls) >= 10 and len(calls) - 1 <= len(asked) <= len(calls)
         assert np.abs(asked[:, :2] - TARGET[:2]).max() < 0.05  # it asks for the demonstrated x, y
         reached = twin.robot.state().ee_pos
         assert np.linalg.norm(reached[:2] - TARGET[:2]) < 0.04  # and the twin went there
