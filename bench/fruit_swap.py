@@ -48,8 +48,8 @@ MARK_BEGIN, MARK_END = "<!-- fruit_swap study: begin -->", "<!-- fruit_swap stud
 
 MODES = {
     # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels
-    "quick": dict(demos=12, ae_steps=300, steps=300, episodes=6, k_obs=[0, 50, 200]),
-    "full": dict(demos=100, ae_steps=1500, steps=4000, episodes=200, k_obs=[0, 25, 50, 100, 200, 400]),
+    "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200]),
+    "full": dict(demos=100, ae_steps=1500, steps=4000, episodes=200, k_obs=[0, 50, 200]),
 }
 
 
