@@ -104,7 +104,7 @@ def train_method(method: str, run_dir: Path, store: Path, mode: dict, shared_sta
     info = {"method": method, "checkpoint": str(ckpt), "steps": mode["steps"], "demos": mode["demos"],
             "stage1_s": result["stage1_s"], "stage2_s": result["stage2_s"],
             "final_loss": sum(result["history"][-50:]) / max(len(result["history"][-50:]), 1),
-            "overrides": overrides}
+            "overrides": overrides, "commit": provenance()["commit"]}
     done.write_text(json.dumps(info, indent=1))
     return info
 
@@ -150,7 +150,8 @@ def table(study: dict) -> str:
             cells.append("-" if r is None else
                          f"{r['successes']}/{r['episodes']} = {r['success_rate']:.0%} ({r['ci95'][0]:.0%}-{r['ci95'][1]:.0%})")
         train_txt = (f"{t['steps']} steps, {t['stage2_s'] / 60:.0f} min (+ shared stage 1 "
-                     f"{study['stage1_s'] / 60:.0f} min), loss {t['final_loss']:.3f}")
+                     f"{study['stage1_s'] / 60:.0f} min), loss {t['final_loss']:.3f}"
+                     + (f", commit {t['commit']}" if t.get("commit") else ""))
         lines.append(f"| {METHODS[m]} (`policy={m}`) | {train_txt} | " + " | ".join(cells) + " |")
     if study.get("sweep"):
         lines.append("")
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k-obs", help="comma-separated k_obs levels for the sweep ('' to skip it)")
     ap.add_argument("--eval-seed", type=int, default=100000)
     ap.add_argument("--benchmarks", action="store_true", help="put the table into BENCHMARKS.md")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: the table and plots from what the study folder already holds")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for every training, e.g. policy.hidden=384")
     args = ap.parse_args(argv)
 
@@ -255,9 +258,21 @@ def main(argv: list[str] | None = None) -> int:
     study = {"mode": mode_name, "command": "python " + " ".join([f"bench/{Path(__file__).name}", *(argv or sys.argv[1:])]),
              "provenance": provenance(), "demos": mode["demos"], "episodes": mode["episodes"],
              "eval_seed": args.eval_seed, "conditions": conditions, "overrides": args.overrides, "methods": {}}
-    study["data"] = record_demos(store, mode["demos"])
+    study["data"] = {"store": str(store), "demos": mode["demos"]} if args.report_only else record_demos(store, mode["demos"])
     shared = None
     for m in methods:  # train, then evaluate, one method at a time: the first figures come early
+        if args.report_only:
+            done = out / "runs" / m / "train.json"
+            if not done.exists():
+                continue
+            info = json.loads(done.read_text())
+            study.setdefault("stage1_s", info["stage1_s"])
+            study["methods"][m] = {"training": info, "eval": {}}
+            for c in conditions:
+                f = out / "eval" / m / c / "results.json"
+                if f.exists():
+                    study["methods"][m]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent, args.eval_seed)
+            continue
         info = train_method(m, out / "runs" / m, store, mode, shared, args.overrides)
         if shared is None:
             shared = out / "runs" / m / "stage1.pt"
@@ -268,13 +283,17 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed)
             study["methods"][m]["eval"][c] = r
             log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
-    if "df" in methods and mode["k_obs"]:
+    if "df" in study["methods"] and mode["k_obs"]:
         study["sweep"] = []
         for k in mode["k_obs"]:
+            if args.report_only and not (out / "eval" / "df_k_obs" / str(k) / "results.json").exists():
+                continue
             log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
             r = evaluate_condition(study["methods"]["df"]["training"]["checkpoint"], SWEEP_CONDITION, mode["episodes"],
                                    out / "eval" / "df_k_obs" / str(k), args.eval_seed, k_obs=k)
             study["sweep"].append(r)
+    if not study["methods"]:
+        ap.error(f"{out}: no trained method to report (nothing under {out / 'runs'})")
     study["wall_s"] = time.perf_counter() - t_start
     (out / "study.json").write_text(json.dumps(study, indent=1))
     text = table(study)
