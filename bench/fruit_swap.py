@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402,F401  (picks the MuJoCo GL backend before anything imports mujoco)
 
-METHODS = {"df": "diffusion forcing", "diffusion_policy": "Diffusion Policy", "teacher_forcing": "teacher forcing"}
+METHODS = {"df": "diffusion forcing", "diffusion_policy": "Diffusion Policy", "teacher_forcing": "teacher forcing",
+           "bc_rnn": "BC-RNN (robomimic)"}
+DEFAULT_METHODS = ("df", "diffusion_policy", "teacher_forcing")  # add bc_rnn with --methods (needs the extra)
 CONDITIONS = {
     "clean": {},
     "distractor": {"distractor": True},
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a small study (~20 min) that checks the whole pipeline")
     ap.add_argument("--out", help="study folder (default: bench/results/fruit_swap_<mode>)")
     ap.add_argument("--store", help="demonstration store (default: <out>/demos.zarr; recorded if short)")
-    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {list(METHODS)}")
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {list(METHODS)}")
     ap.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated, from {list(CONDITIONS)}")
     ap.add_argument("--demos", type=int)
     ap.add_argument("--steps", type=int, help="stage-2 training steps (every method)")
