@@ -172,6 +172,25 @@ def gripper_command(target: EETarget) -> bool:
     return target.gripper >= 0.5
 
 
+class StreamedFranka:
+    """What both backends do alike; a backend sets _streamer, _hand, _rate, host, backend."""
+
+    def command(self, target: EETarget) -> None:
+        self._check_controller()
+        self._streamer.set_target(target.pos, target.rot)
+        self._hand.set_closed(gripper_command(target))
+
+    def _check_controller(self) -> None:
+        if self._streamer.error is not None:
+            raise UserError(f"Franka at {self.host}: {explain(self._streamer.error, self.backend)}")
+
+    def wait(self, seconds: float) -> None:
+        self._rate.wait(seconds)
+
+    def time(self) -> float:
+        return time.monotonic()
+
+
 class FixedRate:
     """`wait(period)` on real hardware sleeps until the next tick, so the loop's own time does
     not stretch the period (the twin's wait advances physics time instead)."""

@@ -11,12 +11,13 @@ import time
 
 import numpy as np
 
-from deploy.franka import HOME_Q, FixedRate, GripperWorker, TargetStreamer, call_with_timeout, explain, gripper_command
+from deploy.franka import (HOME_Q, FixedRate, GripperWorker, StreamedFranka, TargetStreamer, call_with_timeout,
+                          explain)
 from df_robot.errors import UserError
-from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget, RobotState
+from df_robot.protocols import GRIPPER_MAX_WIDTH, RobotState
 
 
-class FrankyRobot:
+class FrankyRobot(StreamedFranka):
     backend = "franky"
 
     def __init__(self, host: str, command_period: float = 0.1, connect_timeout: float = 10.0,
@@ -55,18 +56,10 @@ class FrankyRobot:
         return RobotState(pose[:3, 3].copy(), pose[:3, :3].copy(), float(self.gripper.width),
                           np.array(self.robot.current_joint_positions), time.monotonic())
 
-    def command(self, target: EETarget) -> None:
-        if self._streamer.error is not None or not self._tracker.is_running:
-            err = self._streamer.error or RuntimeError("the impedance controller stopped")
-            raise UserError(f"Franka at {self.host}: {explain(err, self.backend)}")
-        self._streamer.set_target(target.pos, target.rot)
-        self._hand.set_closed(gripper_command(target))
-
-    def wait(self, seconds: float) -> None:
-        self._rate.wait(seconds)
-
-    def time(self) -> float:
-        return time.monotonic()
+    def _check_controller(self) -> None:
+        super()._check_controller()
+        if not self._tracker.is_running:
+            raise UserError(f"Franka at {self.host}: {explain(RuntimeError('the impedance controller stopped'), self.backend)}")
 
     def close(self) -> None:
         """Stop streaming and end the controller gently: the arm comes to rest where it is."""

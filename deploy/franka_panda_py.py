@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 
-from deploy.franka import HOME_Q, FixedRate, GripperWorker, TargetStreamer, call_with_timeout, gripper_command
-from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget, RobotState
+from deploy.franka import HOME_Q, FixedRate, GripperWorker, StreamedFranka, TargetStreamer, call_with_timeout
+from df_robot.protocols import GRIPPER_MAX_WIDTH, RobotState
 from df_robot.rotations import matrix_to_quat_xyzw
 
 
-class PandaPyRobot:
+class PandaPyRobot(StreamedFranka):
     backend = "panda_py"
 
     def __init__(self, host: str, command_period: float = 0.1, connect_timeout: float = 10.0,
@@ -50,16 +50,6 @@ class PandaPyRobot:
         pose = np.array(self.panda.get_pose())  # 4x4 in the base frame, at the TCP set in Desk
         return RobotState(pose[:3, 3].copy(), pose[:3, :3].copy(), self._width(),
                           np.array(self.panda.get_state().q), time.monotonic())
-
-    def command(self, target: EETarget) -> None:
-        self._streamer.set_target(target.pos, target.rot)
-        self._hand.set_closed(gripper_command(target))
-
-    def wait(self, seconds: float) -> None:
-        self._rate.wait(seconds)
-
-    def time(self) -> float:
-        return time.monotonic()
 
     def close(self) -> None:
         """Stop streaming; libfranka's controller keeps the last setpoint: the arm holds."""

@@ -205,6 +205,18 @@ def _progress(enabled: bool, label: str = "training"):
 # from a store: stage 1 then stage 2
 # --------------------------------------------------------------------------------------
 
+def training_episodes(cfg: DictConfig, store) -> list[int]:
+    """The store's episodes a run trains on (data.only_success, data.max_episodes)."""
+    episodes = list(range(store.n_episodes))
+    if cfg.data.only_success and "success" in store.meta_keys:
+        episodes = [e for e in episodes if store.meta("success")[e]]
+    if cfg.data.max_episodes:
+        episodes = episodes[: cfg.data.max_episodes]
+    if not episodes:
+        raise UserError(f"{store.path}: no episodes to train on (only_success={cfg.data.only_success})")
+    return episodes
+
+
 def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     """Autoencoders per camera and the cached token data; reused from run_dir when present."""
     from df_robot.policy.encode import encode_views, load_frames, train_autoencoder
@@ -226,13 +238,7 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     missing = [c for c in cfg.task.cameras if c not in store.cameras]
     if missing:
         raise UserError(f"{store.path}: task.cameras asks for {missing}, the store has {sorted(store.cameras)}")
-    episodes = list(range(store.n_episodes))
-    if cfg.data.only_success and "success" in store.meta_keys:
-        episodes = [e for e in episodes if store.meta("success")[e]]
-    if cfg.data.max_episodes:
-        episodes = episodes[: cfg.data.max_episodes]
-    if not episodes:
-        raise UserError(f"{store.path}: no episodes to train on (only_success={cfg.data.only_success})")
+    episodes = training_episodes(cfg, store)
     pc, ae_cfg = cfg.policy, cfg.train.ae
     from rich.console import Console
 

@@ -40,9 +40,9 @@ def record_rig(args, console, keys=None) -> int:
                             max_session_s=(args.episodes * 30.0 + 30.0) if scripted else 0.0,
                             status_every=0.5 if console.is_terminal else 5.0)
         interactive = console.is_terminal
+        speed, rot_speed = device_speed(device)
         session = RecordingSession(
-            robot, cameras, device, writer, cfg, max_speed=device_speed(device)[0],
-            max_rot_speed=device_speed(device)[1],
+            robot, cameras, device, writer, cfg, max_speed=speed, max_rot_speed=rot_speed,
             status=lambda line: console.print(("\r" + line) if interactive else line, end="" if interactive else "\n"),
             **hooks)
         summary = session.run()

@@ -31,6 +31,14 @@ class Mapping:
     action: str = ""
     notes: list = field(default_factory=list)        # what was left out, and why
 
+    def add_state(self, key: str, dim: int) -> None:
+        start = self.state[-1][2] if self.state else 0
+        self.state.append((key, start, start + dim))
+
+    @property
+    def state_dim(self) -> int:
+        return self.state[-1][2] if self.state else 0
+
     def as_dict(self) -> dict:
         return {"cameras": dict(self.cameras), "robot_state": [{"key": k, "start": a, "stop": b} for k, a, b in self.state],
                 "action": self.action, "notes": list(self.notes)}

@@ -45,7 +45,6 @@ def inspect_diffusion_policy(path: str | Path):
         raise fail(path, f"missing data/action (found: {sorted(data.keys())})")
     n = int(ends[-1])
     mapping = Mapping(action="data/action")
-    start = 0
     for key in sorted(data.keys()):
         arr = data[key]
         if arr.shape[0] < n:
@@ -55,9 +54,7 @@ def inspect_diffusion_policy(path: str | Path):
         if arr.ndim == 4 and arr.shape[-1] == 3:
             mapping.cameras[key] = f"data/{key}"
         elif arr.ndim in (1, 2) and np.issubdtype(arr.dtype, np.number):
-            d = 1 if arr.ndim == 1 else arr.shape[1]
-            mapping.state.append((f"data/{key}", start, start + d))
-            start += d
+            mapping.add_state(f"data/{key}", 1 if arr.ndim == 1 else arr.shape[1])
         else:
             mapping.notes.append(f"data/{key} {arr.shape} {arr.dtype} left out (neither RGB images nor low-dim)")
     if data["action"].ndim != 2:
@@ -89,7 +86,7 @@ def import_diffusion_policy(path: str | Path, out: str | Path, task: str = "", f
             lo = hi
 
     cams = {c: tuple(data[k.split("/", 1)[1]].shape[1:3]) for c, k in mapping.cameras.items()}
-    state_dim = mapping.state[-1][2] if mapping.state else 0
+    state_dim = mapping.state_dim
     source = {"format": "diffusion_policy", "path": str(path), "mapping": mapping.as_dict(), "episodes": len(ends)}
     return write_store(out, episodes(), fps=fps, cameras=cams, state_dim=state_dim,
                        action_dim=data["action"].shape[1], task=task or path.stem, robot="imported", source=source,

@@ -54,15 +54,12 @@ def inspect_lerobot(root: str | Path):
     if "action" not in feats:
         raise fail(root / "meta" / "info.json", f"features have no 'action' (found: {sorted(feats)})")
     mapping = Mapping(action="action")
-    start = 0
     for key in sorted(feats):
         f = feats[key]
         if f.get("dtype") in ("video", "image"):
             mapping.cameras[key.split(".")[-1]] = key
         elif key.startswith("observation.") and f.get("dtype", "").startswith(("float", "int")):
-            d = int(np.prod(f.get("shape", [1])))
-            mapping.state.append((key, start, start + d))
-            start += d
+            mapping.add_state(key, int(np.prod(f.get("shape", [1]))))
         elif key not in ("action", "timestamp", "frame_index", "episode_index", "index", "task_index"):
             mapping.notes.append(f"{key} ({f.get('dtype')}) left out")
     return root, info, mapping
@@ -204,7 +201,7 @@ def import_lerobot(root: str | Path, out: str | Path, task: str = "", console=No
         if len(shape) != 3 or shape[2] != 3:
             raise fail(root / "meta" / "info.json", f"features.{key}.shape: expected (height, width, 3), found {shape}")
         cams[cam] = (int(shape[0]), int(shape[1]))
-    state_dim = mapping.state[-1][2] if mapping.state else 0
+    state_dim = mapping.state_dim
     action_dim = int(np.prod(feats["action"].get("shape", [1])))
     source = {"format": f"lerobot {info['codebase_version']}", "path": str(root), "mapping": mapping.as_dict(),
               "episodes": len(eps), "robot_type": info.get("robot_type", "")}

@@ -57,15 +57,12 @@ def inspect_robomimic(path: str | Path):
             if need not in first:
                 raise fail(path, f"data/{demos[0]}: missing '{need}' (found: {sorted(first.keys())})")
         mapping = Mapping(action="actions")
-        start = 0
         for key in sorted(first["obs"].keys()):
             ds = first["obs"][key]
             if ds.ndim == 4 and ds.shape[-1] == 3:
                 mapping.cameras[re.sub(r"_image$", "", key)] = f"obs/{key}"
             elif ds.ndim in (1, 2) and np.issubdtype(ds.dtype, np.number):
-                d = 1 if ds.ndim == 1 else ds.shape[1]
-                mapping.state.append((f"obs/{key}", start, start + d))
-                start += d
+                mapping.add_state(f"obs/{key}", 1 if ds.ndim == 1 else ds.shape[1])
             else:
                 mapping.notes.append(f"obs/{key} {ds.shape} {ds.dtype} left out (neither RGB images nor low-dim)")
         if not mapping.state:
@@ -130,7 +127,7 @@ def import_robomimic(path: str | Path, out: str | Path, task: str = "", fps: flo
         first = f["data"][demos[0]]
         cams = {c: tuple(first[k].shape[1:3]) for c, k in mapping.cameras.items()}
         action_dim = first["actions"].shape[1]
-    state_dim = mapping.state[-1][2] if mapping.state else 0
+    state_dim = mapping.state_dim
     source = {"format": "robomimic", "path": str(path), "mapping": mapping.as_dict(),
               "env_args": env_args, "demos": len(demos)}
     return write_store(out, read_robomimic(path, mapping, demos, splits, fps), fps=fps, cameras=cams,

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from df_robot.errors import UserError
 from df_robot.policy.normalizer import Normalizer
 from df_robot.robomimic_compat import robomimic
 
@@ -54,18 +53,12 @@ def build_algo(pc, cameras: list[str], state_dim: int, act_dim: int, device: str
 def train_bc_rnn(cfg, run_dir: Path, progress: bool = True) -> dict:
     from df_robot.policy.encode import load_frames
     from df_robot.store import EpisodeStore
-    from df_robot.train import _progress, save_atomic, CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, _progress, save_atomic, training_episodes
 
     pc, tc = cfg.policy, cfg.train
     t0 = time.perf_counter()
     store = EpisodeStore(cfg.data.path)
-    episodes = list(range(store.n_episodes))
-    if cfg.data.only_success and "success" in store.meta_keys:
-        episodes = [e for e in episodes if store.meta("success")[e]]
-    if cfg.data.max_episodes:
-        episodes = episodes[: cfg.data.max_episodes]
-    if not episodes:
-        raise UserError(f"{store.path}: no episodes to train on")
+    episodes = training_episodes(cfg, store)
     cams = list(cfg.task.cameras)
     frames = {c: load_frames(store, episodes, c, pc.image_size) for c in cams}   # uint8 (L, 3, s, s)
     states = [torch.from_numpy(store.get("robot_state", e)).float() for e in episodes]
