@@ -30,7 +30,8 @@ HOME_QPOS = np.array([0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785])
 
 FRUITS = {
     # name: (geom type, size, rgba, mass kg)
-    "apple": ("sphere", (0.028,), (0.78, 0.07, 0.08, 1.0), 0.15),
+    # a green apple: a red one and an orange were near look-alikes after the autoencoder
+    "apple": ("sphere", (0.028,), (0.35, 0.72, 0.12, 1.0), 0.15),
     "orange": ("ellipsoid", (0.031, 0.031, 0.025), (1.0, 0.52, 0.05, 1.0), 0.16),
 }
 
@@ -41,9 +42,12 @@ class SceneConfig:
     image_width: int = 96
     shadows: bool = False
     antialias: bool = False
-    front_camera_pos: tuple = (1.15, 0.0, 0.72)
-    front_camera_target: tuple = (0.36, 0.0, 0.14)
-    front_fovy: float = 50.0
+    # aimed at the slots, close enough that a fruit spans ~7 pixels of the policy's 64: at
+    # the first wide view (the whole robot, fruits ~3 pixels) the autoencoder blurred the
+    # fruits into look-alike blobs and the policy could not tell which one was the apple
+    front_camera_pos: tuple = (1.0, 0.0, 0.62)
+    front_camera_target: tuple = (0.47, 0.0, 0.05)
+    front_fovy: float = 36.0
     wrist_fovy: float = 75.0
     timestep: float = 0.002
 
