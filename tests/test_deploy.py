@@ -161,6 +161,42 @@ class StallingCamera:
         return img, t
 
 
+class CountingCamera:
+    def __init__(self, cam):
+        self.cam, self.reads = cam, 0
+        self.name, self.height, self.width = cam.name, cam.height, cam.width
+
+    def read(self):
+        self.reads += 1
+        return self.cam.read()
+
+
+class ChunkOnlyPolicy(RandomPolicy):
+    """A memory policy's contract: frames between chunks are not needed."""
+    observes_between_chunks = False
+
+    def observe(self, images, state):
+        raise AssertionError("observe() called on a policy that does not observe between chunks")
+
+
+@pytest.mark.parametrize("observes", [False, True])
+def test_the_twin_renders_only_the_frames_the_policy_consumes(twin, observes):
+    """read_every_period=False (the twin's eval) renders only at chunk starts for a memory
+    policy, every period for one that observes between chunks, and commands the same."""
+    runs = {}
+    for every in (True, False):
+        cams = {n: CountingCamera(c) for n, c in twin.cameras.items()}
+        policy = RandomPolicy() if observes else ChunkOnlyPolicy()
+        result = run(twin, policy, seconds=3.2, cameras=cams, read_every_period=every)
+        runs[every] = (result, {n: c.reads for n, c in cams.items()}, policy.calls)
+    (full, full_reads, full_calls), (lazy, lazy_reads, lazy_calls) = runs[True], runs[False]
+    steps = len(full.log)
+    assert steps == len(lazy.log) >= 30 and full_calls == lazy_calls == -(-steps // 8)
+    assert np.allclose(full.commands, lazy.commands)
+    assert all(r == steps for r in full_reads.values())
+    assert all(r == (steps if observes else lazy_calls) for r in lazy_reads.values())
+
+
 def test_watchdog_stops_a_run_whose_camera_stalls(twin):
     cams = {**twin.cameras, "front": StallingCamera(twin.cameras["front"], after=1.0)}
     limits = WatchdogLimits(max_obs_age=0.25, stop_after_stale=1.0)

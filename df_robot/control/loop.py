@@ -5,6 +5,11 @@ policy for the next action chunk (its memory absorbs the observation); pass the 
 action through the safety filter; send it; log the step. The watchdog holds the robot when
 an observation is stale or the policy overruns the period, and stops the episode when that
 lasts. Ctrl-C leaves the robot holding its last safe pose.
+
+`read_every_period=False` reads the cameras only in the periods whose frames the policy
+consumes (a chunk's start; every period for a policy that observes between chunks). The
+twin's evaluation uses it: rendering is most of an evaluated episode's cost there, and its
+cameras never go stale. The real rig keeps the default, so the watchdog sees every period.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class ChunkPolicy(Protocol):
     def reset(self) -> None: ...
     def act(self, images: Mapping[str, np.ndarray], state: np.ndarray, steps: int | None = None) -> np.ndarray: ...
     def observe(self, images: Mapping[str, np.ndarray], state: np.ndarray) -> None: ...
+    # optional: `observes_between_chunks = False` when observe() ignores its frames
 
 
 @dataclass
@@ -78,7 +84,7 @@ class EpisodeRun:
 def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: ChunkPolicy, safety: SafetyFilter,
                        period: float, max_seconds: float, chunk: int, steps: int,
                        watchdog: WatchdogLimits | None = None, on_tick: Callable[[], bool] | None = None,
-                       clock: Callable[[], float] = time.perf_counter) -> EpisodeRun:
+                       clock: Callable[[], float] = time.perf_counter, read_every_period: bool = True) -> EpisodeRun:
     """One episode; `on_tick` may return True to end it (the task is done)."""
     watchdog = watchdog or WatchdogLimits()
     deadline = DeadlineSampler(steps, 0.8 * period)
@@ -89,10 +95,12 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
     queue: list[np.ndarray] = []
     stale_for, overruns = 0.0, 0
     t_end = robot.time() + max_seconds
+    observes = getattr(policy, "observes_between_chunks", True)
     try:
         while robot.time() < t_end:
             state = robot.state()
-            frames = {n: cam.read() for n, cam in cameras.items()}
+            consumed = not queue or observes
+            frames = {n: cam.read() for n, cam in cameras.items()} if consumed or read_every_period else {}
             images = {n: f[0] for n, f in frames.items()}
             obs_age = robot.time() - min((f[1] for f in frames.values()), default=robot.time())
             infer_ms, used, held = None, None, False
@@ -118,7 +126,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                             run.stopped = "inference overrun"
                     else:
                         overruns = 0
-                else:
+                elif observes:
                     policy.observe(images, state.vector())
             request = np.full(10, np.nan)
             if held or not queue:

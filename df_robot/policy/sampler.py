@@ -157,6 +157,11 @@ class ImagePolicy:
         """(chunk, 10) absolute targets as a numpy array."""
         return self.sampler.act(self.observation(images, state), steps).numpy()
 
+    @property
+    def observes_between_chunks(self) -> bool:
+        """Only the memoryless baseline needs the frames between chunks (its 'previous' one)."""
+        return not self.sampler.model.dims.memory
+
     def observe(self, images: dict, state) -> None:
         """Between chunks: only the memoryless baseline needs the frame (as its 'previous' one),
         so a memory-carrying policy skips the encoder passes here, on the control loop's hot path."""
