@@ -73,9 +73,10 @@ class Probe:
         self.obs_norm = Normalizer.from_state_dict(ckpt["obs_norm"])
         self.act_norm = Normalizer.from_state_dict(ckpt["act_norm"])
         self.chunk, self.samples, self.steps, self.k_obs = ckpt["chunk"], samples, steps, k_obs
+        self.horizon = ckpt.get("horizon", self.chunk)
         self.guidance, self.lookahead = guidance, lookahead
         self.sampler = PolicySampler(self.model, "df", self.obs_norm, self.act_norm, self.chunk, steps, k_obs,
-                                     lookahead, seed)
+                                     lookahead, seed, horizon=self.horizon)
         self.gen = torch.Generator().manual_seed(seed)
 
     def _lv(self, k: int, n: int = 1) -> torch.Tensor:
@@ -88,7 +89,7 @@ class Probe:
     @torch.no_grad()
     def absorb(self, z: torch.Tensor, obs: np.ndarray, act_chunk: np.ndarray) -> torch.Tensor:
         """The memory after one token as deploy feeds it: observation at k_obs, actions clean."""
-        a = self.act_norm.normalize(torch.from_numpy(act_chunk.reshape(self.chunk, -1)).float()).reshape(1, -1)
+        a = self.act_norm.normalize(torch.from_numpy(act_chunk.reshape(self.horizon, -1)).float()).reshape(1, -1)
         h, _ = self.model.denoise(z, torch.cat([self._obs_in(obs), a], -1), self._lv(self.k_obs), self._lv(0))
         return self.model.step_memory(h, z)
 
@@ -122,7 +123,8 @@ class Probe:
                                              self._lv(self.k_obs, n), self._lv(k, n))
                 x0 = x0 + self.guidance * (x0 - x0_u)
             a = self.schedule.ddim_step(a, x0[:, D:], self._lv(k, n), self._lv(k_next, n))
-        return self.act_norm.unnormalize(a.reshape(n * self.chunk, -1)).reshape(n, self.chunk, -1).numpy()
+        a = a.reshape(n, self.horizon, -1)[:, : self.chunk].reshape(n * self.chunk, -1)
+        return self.act_norm.unnormalize(a).reshape(n, self.chunk, -1).numpy()
 
 
 def classify(chunks: np.ndarray, d: dict, moved: float = 0.01) -> np.ndarray:
@@ -165,7 +167,7 @@ def handover_rollouts(run: Path, episodes: int, expert_first: bool, seed0: int =
 
         def reset(self):
             policy.reset()
-            self.expert, self.placed, self.home, self.tokens = None, False, False, 0
+            self.expert, self.placed, self.home, self.tokens, self.planned = None, False, False, 0, []
 
         def observe(self, images, state):
             policy.observe(images, state)
@@ -175,14 +177,16 @@ def handover_rollouts(run: Path, episodes: int, expert_first: bool, seed0: int =
                 return policy.act(images, state, steps)
             if self.expert is None:
                 self.expert = ScriptedExpert(task, self.seed)
-            targets = [self.expert.next_target(twin.robot.state()).vector() for _ in range(self.chunk)]
-            a = np.array(targets)
+            while len(self.planned) < sampler.horizon:  # the expert's plan, as far as a token sees
+                self.planned.append(self.expert.next_target(twin.robot.state()).vector())
+            token = np.array(self.planned[: sampler.horizon])
+            a, self.planned = token[: self.chunk], self.planned[self.chunk:]
             self.placed = self.placed or bool(np.any(np.diff(a[:, 9]) < -0.5))
             self.home = self.placed and np.linalg.norm(a[-1, :3] - self.expert.home) < 1e-6
             # the memory absorbs the expert's chunk exactly as it absorbs its own
             o = sampler.obs_norm.normalize(policy.observation(images, state).float().reshape(1, -1))
             o_in = sampler.schedule.add_noise(o, sampler._levels(sampler.k_obs), sampler._noise(1, sampler.obs_dim))
-            a_n = sampler.act_norm.normalize(torch.from_numpy(a).float()).reshape(1, -1)
+            a_n = sampler.act_norm.normalize(torch.from_numpy(token).float()).reshape(1, -1)
             with torch.no_grad():
                 hid, _ = sampler.model.denoise(sampler.z, torch.cat([o_in, a_n], -1),
                                                sampler._levels(sampler.k_obs), sampler._levels(0))
@@ -267,7 +271,7 @@ def main() -> int:
         obs = obs_v[:, 0]
         for phase in range(args.phases):
             start = phase * C // max(args.phases, 1)
-            chunks = chunk_actions(act[start:], C)
+            chunks = chunk_actions(act[start:], C, probe.horizon)
             frames = list(range(start, len(act), C))
             # the token whose chunk first leaves home for move 2
             t_dec = next(t for t, f in enumerate(frames) if f + C > d["leave"])

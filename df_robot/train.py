@@ -139,6 +139,7 @@ def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, extra_state
             "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "history": history, "dims": vars(model.dims),
             "obs_norm": data.obs_norm.state_dict(), "act_norm": data.act_norm.state_dict(), "chunk": data.chunk,
+            "horizon": data.horizon,
             **(extra_state or {}),
         }, ckpt_path)
 
@@ -217,6 +218,14 @@ def training_episodes(cfg: DictConfig, store) -> list[int]:
     return episodes
 
 
+def _horizon(cfg: DictConfig) -> int:
+    horizon = cfg.task.get("horizon", 0) or cfg.task.chunk
+    if horizon < cfg.task.chunk:
+        raise UserError(f"config: task.horizon={horizon} must be at least task.chunk={cfg.task.chunk} "
+                        "(a token holds the actions it executes), or 0 for the chunk")
+    return horizon
+
+
 def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
     """Autoencoders per camera and the cached token data; reused from run_dir when present."""
     from df_robot.policy.encode import encode_views, load_frames, train_autoencoder
@@ -230,7 +239,8 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
         if "per_obs" not in s1:
             raise UserError(f"{cache}: a stage-1 cache from an older version (no per-frame observations); "
                             "delete it to rebuild it")
-        data = build_token_data(s1["per_obs"], s1["per_act"], cfg.task.chunk, phases=cfg.train.all_phases)
+        data = build_token_data(s1["per_obs"], s1["per_act"], cfg.task.chunk, phases=cfg.train.all_phases,
+                                horizon=_horizon(cfg))
         return data, s1["extra"]
     store = EpisodeStore(cfg.data.path)
     if store.attrs.get("task") not in (cfg.task.name, None, "unknown"):
@@ -265,7 +275,7 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
         state_v = np.repeat(state[:, None, :], lat.shape[1], axis=1)
         per_obs.append(np.concatenate([lat, state_v], axis=-1).astype(np.float32))
         per_act.append(store.get("action", e)[:, :ACTION_DIM])
-    data = build_token_data(per_obs, per_act, cfg.task.chunk, phases=cfg.train.all_phases)
+    data = build_token_data(per_obs, per_act, cfg.task.chunk, phases=cfg.train.all_phases, horizon=_horizon(cfg))
     extra = {"autoencoders": {c: aes[c].state_dict() for c in aes}, "ae_losses": ae_losses,
              "cameras": list(cfg.task.cameras), "image_size": pc.image_size, "latent_dim": pc.latent_dim,
              "store": str(store.path), "episodes": episodes,

@@ -109,3 +109,32 @@ def test_all_phases_makes_every_frame_a_token_start_once():
     assert acts_first == starts
     last = shifted.act_norm.unnormalize(shifted.act[shifted.mask][:, -2:])[:, 0].round().int().tolist()
     assert all(min(s + chunk - 1, 10 if s < 100 else 115) == l for s, l in zip(starts, last))
+
+
+def test_a_horizon_past_the_chunk_predicts_ahead_and_executes_the_chunk(tmp_path):
+    """task.horizon > chunk: each token's action part holds the next `horizon` actions (the
+    loss sees where a motion goes), deploy executes the first `chunk`, and a horizon shorter
+    than the chunk is refused."""
+    L, chunk, horizon = 13, 4, 6
+    obs = [np.arange(L, dtype=np.float32)[:, None, None].repeat(2, axis=2)]
+    acts = [obs[0][:, 0, :].copy()]
+    data = build_token_data(obs, acts, chunk, horizon=horizon)
+    assert data.act_dim == horizon * 2 and data.horizon == horizon
+    planned = data.act_norm.unnormalize(data.act[0, data.mask[0]].reshape(-1, 2)).reshape(-1, horizon, 2)
+    expected = [[min(t * chunk + i, L - 1) for i in range(horizon)] for t in range(-(-L // chunk))]
+    assert planned[..., 0].round().int().tolist() == expected
+    with pytest.raises(ValueError, match="horizon 3 < chunk 4"):
+        build_token_data(obs, acts, chunk, horizon=3)
+    model = DiffusionForcingModel(ModelDims(obs_dim=2, act_dim=horizon * 2, hidden=32, blocks=1), 1000)
+    sampler = PolicySampler(model, "df", data.obs_norm, data.act_norm, chunk, steps=2, horizon=horizon)
+    assert sampler.act(torch.zeros(2)).shape == (chunk, 2)
+
+
+def test_a_horizon_shorter_than_the_chunk_is_a_config_error():
+    from df_robot.config import compose
+    from df_robot.errors import UserError
+    from df_robot.train import _horizon
+
+    assert _horizon(compose(["task.horizon=0"])) == 8 and _horizon(compose(["task.horizon=16"])) == 16
+    with pytest.raises(UserError, match="task.horizon=4 must be at least task.chunk=8"):
+        _horizon(compose(["task.horizon=4"]))

@@ -1,7 +1,8 @@
 """The diffusion-forcing policy, readable top to bottom.
 
 A token is [observation o_t, action chunk a_t]: o_t = the cameras' latents and the robot
-state at step t, a_t = the next `chunk` absolute end-effector targets. Each token part has
+state at step t, a_t = the next `horizon` absolute end-effector targets (the first `chunk`
+of them executed). Each token part has
 its own noise level. A GRU carries a latent memory z across the whole episode:
 
     h_t      = Denoiser(z_{t-1}, noisy token t, levels (k_obs_t, k_act_t))   # AdaLN blocks
@@ -28,7 +29,7 @@ import torch.nn as nn
 @dataclass
 class ModelDims:
     obs_dim: int        # camera latents + robot state
-    act_dim: int        # chunk * 10
+    act_dim: int        # horizon * 10
     hidden: int = 512
     blocks: int = 3
     memory: bool = True  # False: the memoryless Diffusion Policy baseline

@@ -28,10 +28,12 @@ class PolicySampler:
     """Memory, sampling and (de)normalization for one episode at a time."""
 
     def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
-                 chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0):
+                 chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0,
+                 horizon: int | None = None):
         self.model, self.kind = model.eval(), kind
         self.schedule = NoiseSchedule(model.K)
         self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
+        self.horizon = horizon or chunk  # actions a token predicts; the first `chunk` are executed
         self.steps, self.k_obs, self.lookahead = steps, k_obs if kind == "df" else 0, lookahead
         self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
         self.generator = torch.Generator().manual_seed(seed)
@@ -104,8 +106,9 @@ class PolicySampler:
             self.prev_obs = self.obs_norm.normalize(obs.float().reshape(1, -1))
 
     def _unnormalize_actions(self, a: torch.Tensor) -> torch.Tensor:
-        chunk = a.reshape(self.chunk, -1)
-        return self.act_norm.unnormalize(chunk)
+        """The executed part of a token's actions; the memory has absorbed the whole horizon."""
+        planned = a.reshape(self.horizon, -1)
+        return self.act_norm.unnormalize(planned[: self.chunk])
 
     @torch.no_grad()
     def predict_next_obs(self, steps: int | None = None) -> torch.Tensor:
@@ -141,7 +144,7 @@ class ImagePolicy:
             model, ckpt["policy"], Normalizer.from_state_dict(ckpt["obs_norm"]),
             Normalizer.from_state_dict(ckpt["act_norm"]), ckpt["chunk"],
             steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
-            lookahead=lookahead or pc["lookahead"], seed=seed)
+            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]))
         self.chunk, self.task = ckpt["chunk"], ckpt["task"]
 
     def reset(self) -> None:

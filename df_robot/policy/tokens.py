@@ -1,8 +1,10 @@
 """Episodes -> token sequences for stage 2 (and the image pipeline of stage 1).
 
 Token t of an episode starts at frame f = t * chunk: its observation is the camera latents
-and the robot state at f, its action part the `chunk` actions from f on (the last action is
-repeated past the episode's end: the robot holds). Latents are cached for several
+and the robot state at f, its action part the `horizon` (>= chunk) actions from f on (the
+last action is repeated past the episode's end: the robot holds); deploy executes the first
+`chunk` of them. A horizon past the chunk (Diffusion Policy's "predict 16, execute 8") makes
+each token's loss see where its motion is going, not only its first few centimetres. Latents are cached for several
 random-shift views of every frame (the augmentation), and one is drawn per token in training.
 
 With `phases=True` every episode also yields the sequences that start `p` frames later
@@ -25,11 +27,12 @@ from df_robot.policy.normalizer import Normalizer
 class TokenData:
     obs: torch.Tensor       # (E, T, V, obs_dim) normalized, V augmented views
     prev_obs: torch.Tensor  # (E, T, V, obs_dim) the frame before each token's frame (memoryless baseline)
-    act: torch.Tensor       # (E, T, act_dim) normalized, chunk * action_dim
+    act: torch.Tensor       # (E, T, act_dim) normalized, horizon * action_dim
     mask: torch.Tensor      # (E, T) bool: real tokens (episodes differ in length)
     obs_norm: Normalizer
     act_norm: Normalizer    # per action dimension (applied to each action of a chunk)
     chunk: int
+    horizon: int
 
     @property
     def obs_dim(self) -> int:
@@ -49,18 +52,22 @@ class TokenData:
         return obs, prev, self.act[episodes], self.mask[episodes]
 
 
-def chunk_actions(actions: np.ndarray, chunk: int) -> np.ndarray:
-    """(L, A) -> (ceil(L / chunk), chunk * A), holding the last action past the end."""
-    L = len(actions)
+def chunk_actions(actions: np.ndarray, chunk: int, horizon: int | None = None) -> np.ndarray:
+    """(L, A) -> (ceil(L / chunk), horizon * A): token t holds actions t*chunk .. t*chunk+horizon-1,
+    holding the last action past the end."""
+    L, horizon = len(actions), horizon or chunk
     T = -(-L // chunk)
-    idx = np.minimum(np.arange(T * chunk), L - 1).reshape(T, chunk)
+    idx = np.minimum(np.arange(T)[:, None] * chunk + np.arange(horizon)[None], L - 1)
     return actions[idx].reshape(T, -1)
 
 
 def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: list[np.ndarray], chunk: int,
                      obs_norm: Normalizer | None = None, act_norm: Normalizer | None = None,
-                     phases: bool = False) -> TokenData:
+                     phases: bool = False, horizon: int | None = None) -> TokenData:
     """per_episode_obs[e]: (L_e, V, obs_dim) per frame; per_episode_actions[e]: (L_e, A)."""
+    horizon = horizon or chunk
+    if horizon < chunk:
+        raise ValueError(f"horizon {horizon} < chunk {chunk}: a token must hold the actions it executes")
     if obs_norm is None:
         obs_norm = Normalizer.fit(torch.from_numpy(np.concatenate([o[:, 0] for o in per_episode_obs])))
     if act_norm is None:
@@ -75,7 +82,7 @@ def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: lis
     A = per_episode_actions[0].shape[1]
     obs = torch.zeros(E, T, V, D)
     prev = torch.zeros(E, T, V, D)
-    act = torch.zeros(E, T, chunk * A)
+    act = torch.zeros(E, T, horizon * A)
     mask = torch.zeros(E, T, dtype=torch.bool)
     for e, (o, a) in enumerate(zip(per_episode_obs, per_episode_actions)):
         frames = np.arange(Ts[e]) * chunk
@@ -83,6 +90,6 @@ def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: lis
         obs[e, :Ts[e]] = o_n[frames]
         prev[e, :Ts[e]] = o_n[np.maximum(frames - 1, 0)]
         a_n = act_norm.normalize(torch.from_numpy(np.asarray(a, np.float32)))
-        act[e, :Ts[e]] = torch.from_numpy(chunk_actions(a_n.numpy(), chunk))
+        act[e, :Ts[e]] = torch.from_numpy(chunk_actions(a_n.numpy(), chunk, horizon))
         mask[e, :Ts[e]] = True
-    return TokenData(obs, prev, act, mask, obs_norm, act_norm, chunk)
+    return TokenData(obs, prev, act, mask, obs_norm, act_norm, chunk, horizon)
