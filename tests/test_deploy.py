@@ -179,22 +179,44 @@ class ChunkOnlyPolicy(RandomPolicy):
         raise AssertionError("observe() called on a policy that does not observe between chunks")
 
 
-@pytest.mark.parametrize("observes", [False, True])
+class LastFramePolicy(RandomPolicy):
+    """Keeps only the latest frame between chunks (the memoryless baseline's contract)."""
+    observes_between_chunks = "last"
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.seen, self.acted = clock, [], []
+
+    def act(self, images, state, steps=None):
+        self.acted.append(round(self.clock(), 3))
+        return super().act(images, state, steps)
+
+    def observe(self, images, state):
+        self.seen.append(round(self.clock(), 3))
+
+
+@pytest.mark.parametrize("observes", [False, "last", True])
 def test_the_twin_renders_only_the_frames_the_policy_consumes(twin, observes):
     """read_every_period=False (the twin's eval) renders only at chunk starts for a memory
-    policy, every period for one that observes between chunks, and commands the same."""
+    policy, also the period before each chunk for one that keeps the previous frame, every
+    period for one that observes every frame; the commands are the same."""
     runs = {}
     for every in (True, False):
         cams = {n: CountingCamera(c) for n, c in twin.cameras.items()}
-        policy = RandomPolicy() if observes else ChunkOnlyPolicy()
+        policy = {False: ChunkOnlyPolicy, "last": lambda: LastFramePolicy(twin.robot.time),
+                  True: RandomPolicy}[observes]()
         result = run(twin, policy, seconds=3.2, cameras=cams, read_every_period=every)
-        runs[every] = (result, {n: c.reads for n, c in cams.items()}, policy.calls)
-    (full, full_reads, full_calls), (lazy, lazy_reads, lazy_calls) = runs[True], runs[False]
-    steps = len(full.log)
-    assert steps == len(lazy.log) >= 30 and full_calls == lazy_calls == -(-steps // 8)
+        runs[every] = (result, {n: c.reads for n, c in cams.items()}, policy)
+    (full, full_reads, full_pol), (lazy, lazy_reads, lazy_pol) = runs[True], runs[False]
+    steps, calls = len(full.log), lazy_pol.calls
+    assert steps == len(lazy.log) >= 30 and full_pol.calls == calls == -(-steps // 8)
     assert np.allclose(full.commands, lazy.commands)
     assert all(r == steps for r in full_reads.values())
-    assert all(r == (steps if observes else lazy_calls) for r in lazy_reads.values())
+    expected = {False: calls, "last": 2 * calls - 1, True: steps}[observes]
+    assert all(r == expected for r in lazy_reads.values())
+    if observes == "last":  # the frame one period before each chunk, whichever way the cameras are read
+        assert full_pol.seen == lazy_pol.seen
+        assert np.allclose(np.array(lazy_pol.acted[1:]) - np.array(lazy_pol.seen), PERIOD)
 
 
 def test_watchdog_stops_a_run_whose_camera_stalls(twin):

@@ -7,7 +7,8 @@ an observation is stale or the policy overruns the period, and stops the episode
 lasts. Ctrl-C leaves the robot holding its last safe pose.
 
 `read_every_period=False` reads the cameras only in the periods whose frames the policy
-consumes (a chunk's start; every period for a policy that observes between chunks). The
+consumes (a chunk's start, and the period before it for a policy that keeps the previous
+frame; every period for one that observes every frame). The
 twin's evaluation uses it: rendering is most of an evaluated episode's cost there, and its
 cameras never go stale. The real rig keeps the default, so the watchdog sees every period.
 """
@@ -29,7 +30,8 @@ class ChunkPolicy(Protocol):
     def reset(self) -> None: ...
     def act(self, images: Mapping[str, np.ndarray], state: np.ndarray, steps: int | None = None) -> np.ndarray: ...
     def observe(self, images: Mapping[str, np.ndarray], state: np.ndarray) -> None: ...
-    # optional: `observes_between_chunks = False` when observe() ignores its frames
+    # optional: `observes_between_chunks = False` when observe() ignores its frames, "last"
+    # when it only keeps the latest (only the period before the next chunk matters)
 
 
 @dataclass
@@ -95,11 +97,12 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
     queue: list[np.ndarray] = []
     stale_for, overruns = 0.0, 0
     t_end = robot.time() + max_seconds
-    observes = getattr(policy, "observes_between_chunks", True)
+    observes = getattr(policy, "observes_between_chunks", True)  # True, False or "last"
     try:
         while robot.time() < t_end:
             state = robot.state()
-            consumed = not queue or observes
+            observing = observes is True or (observes == "last" and len(queue) == 1)
+            consumed = not queue or observing
             frames = {n: cam.read() for n, cam in cameras.items()} if consumed or read_every_period else {}
             images = {n: f[0] for n, f in frames.items()}
             obs_age = robot.time() - min((f[1] for f in frames.values()), default=robot.time())
@@ -126,7 +129,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                             run.stopped = "inference overrun"
                     else:
                         overruns = 0
-                elif observes:
+                elif observing:
                     policy.observe(images, state.vector())
             request = np.full(10, np.nan)
             if held or not queue:

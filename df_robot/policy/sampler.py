@@ -161,9 +161,10 @@ class ImagePolicy:
         return self.sampler.act(self.observation(images, state), steps).numpy()
 
     @property
-    def observes_between_chunks(self) -> bool:
-        """Only the memoryless baseline needs the frames between chunks (its 'previous' one)."""
-        return not self.sampler.model.dims.memory
+    def observes_between_chunks(self):
+        """Only the memoryless baseline needs a frame between chunks: the one just before the
+        next chunk (its 'previous' frame); a memory policy needs none."""
+        return "last" if not self.sampler.model.dims.memory else False
 
     def observe(self, images: dict, state) -> None:
         """Between chunks: only the memoryless baseline needs the frame (as its 'previous' one),
