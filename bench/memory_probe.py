@@ -210,7 +210,7 @@ def handover_rollouts(run: Path, episodes: int, expert_first: bool, seed0: int =
 
         run_policy_episode(twin.robot, twin.cameras, driver, SafetyFilter(SafetyLimits(), 0.1), 0.1,
                            task.time_limit, policy.chunk, sampler.steps, WatchdogLimits(max_overruns=10 ** 9),
-                           on_tick=on_tick)
+                           on_tick=on_tick, read_every_period=False)
         results.append({"seed": seed, "layout": layout.name(), "success": bool(task.success()),
                         "lifted_in_order": order, "expert_tokens": driver.tokens})
         print(json.dumps(results[-1]), flush=True)
