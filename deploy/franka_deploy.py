@@ -31,6 +31,9 @@ def deploy_franka(args) -> int:
     robot = None
     log_dir = Path(args.log) if args.log else None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop = Ctrl-C: hold, then close
+    # a process started in the background (`cmd &`, nohup, some supervisors) inherits SIGINT
+    # ignored, and Python then leaves it ignored: Ctrl-C / kill -INT would do nothing
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         robot = FrankaRobot(args.host, backend=args.backend, command_period=period)
         console.print(f"connected to the Franka at {args.host} ({args.backend})")
@@ -46,6 +49,7 @@ def deploy_franka(args) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if robot is not None:
             robot.close()
         for cam in cameras.values():

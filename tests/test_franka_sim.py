@@ -143,8 +143,10 @@ def test_deploy_moves_the_fr3_toward_the_policy_and_never_past_the_box(franky_si
 
 def test_sigint_stops_the_deploy_and_the_arm_holds(franky_sim, reaching_policy, tmp_path):
     checkpoint, store = reaching_policy
+    # started with SIGINT ignored, as a background job (`cmd &`, nohup) inherits it: Ctrl-C must still stop it
     proc = subprocess.Popen(deploy_cmd(checkpoint, store, 60, tmp_path / "log"), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 120
         homed = False
