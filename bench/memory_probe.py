@@ -186,11 +186,7 @@ def handover_rollouts(run: Path, episodes: int, expert_first: bool, seed0: int =
             # the memory absorbs the expert's chunk exactly as it absorbs its own
             o = sampler.obs_norm.normalize(policy.observation(images, state).float().reshape(1, -1))
             o_in = sampler.schedule.add_noise(o, sampler._levels(sampler.k_obs), sampler._noise(1, sampler.obs_dim))
-            a_n = sampler.act_norm.normalize(torch.from_numpy(token).float()).reshape(1, -1)
-            with torch.no_grad():
-                hid, _ = sampler.model.denoise(sampler.z, torch.cat([o_in, a_n], -1),
-                                               sampler._levels(sampler.k_obs), sampler._levels(0))
-                sampler.z = sampler.model.step_memory(hid, sampler.z)
+            sampler.absorb(o_in, sampler.act_norm.normalize(torch.from_numpy(token).float()).reshape(1, -1))
             self.tokens += 1
             return a
 

@@ -66,9 +66,14 @@ class PolicySampler:
                 a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
         else:
             a = self._pyramid(o_in, steps)
+        self.absorb(o_in, a)
+        return self._unnormalize_actions(a)
+
+    @torch.no_grad()
+    def absorb(self, o_in: torch.Tensor, a: torch.Tensor) -> None:
+        """The memory takes in one token: the observation as fed (at k_obs), the actions clean."""
         h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(0))
         self.z = self.model.step_memory(h, self.z)
-        return self._unnormalize_actions(a)
 
     def _pyramid(self, o_in: torch.Tensor, steps: int) -> torch.Tensor:
         """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
