@@ -65,7 +65,8 @@ def decision(act: np.ndarray, move: int = 2) -> dict | None:
 
 
 class Probe:
-    def __init__(self, ckpt: dict, samples: int, steps: int, k_obs: int, seed: int, guidance: float = 0.0, lookahead: int = 1):
+    def __init__(self, ckpt: dict, samples: int, steps: int, k_obs: int, seed: int, guidance: float = 0.0, lookahead: int = 1,
+                 obs_guidance: float = 0.0):
         self.model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), ckpt["config"]["policy"]["K"])
         self.model.load_state_dict(ckpt["ema"])
         self.model.eval()
@@ -74,7 +75,7 @@ class Probe:
         self.act_norm = Normalizer.from_state_dict(ckpt["act_norm"])
         self.chunk, self.samples, self.steps, self.k_obs = ckpt["chunk"], samples, steps, k_obs
         self.horizon = ckpt.get("horizon", self.chunk)
-        self.guidance, self.lookahead = guidance, lookahead
+        self.guidance, self.lookahead, self.obs_guidance = guidance, lookahead, obs_guidance
         self.sampler = PolicySampler(self.model, "df", self.obs_norm, self.act_norm, self.chunk, steps, k_obs,
                                      lookahead, seed, horizon=self.horizon)
         self.gen = torch.Generator().manual_seed(seed)
@@ -122,6 +123,10 @@ class Probe:
                 _, x0_u = self.model.denoise(zu, torch.cat([o, a], -1),
                                              self._lv(self.k_obs, n), self._lv(k, n))
                 x0 = x0 + self.guidance * (x0 - x0_u)
+            if self.obs_guidance:  # against the same token with its observation masked (level K)
+                o_masked = torch.randn(o.shape, generator=self.gen)
+                _, x0_m = self.model.denoise(zz, torch.cat([o_masked, a], -1), self._lv(self.model.K, n), self._lv(k, n))
+                x0 = x0 + self.obs_guidance * (x0 - x0_m)
             a = self.schedule.ddim_step(a, x0[:, D:], self._lv(k, n), self._lv(k_next, n))
         a = a.reshape(n, self.horizon, -1)[:, : self.chunk].reshape(n * self.chunk, -1)
         return self.act_norm.unnormalize(a).reshape(n, self.chunk, -1).numpy()
@@ -225,6 +230,8 @@ def main() -> int:
     p.add_argument("--masked-uncond", action="store_true", help="guide against a memory of masked tokens")
     p.add_argument("--lookahead", type=int, default=1, help=">1: pyramid sampling over that many tokens")
     p.add_argument("--guidance", type=float, default=0.0, help="history guidance weight w")
+    p.add_argument("--obs-guidance", type=float, default=0.0,
+                   help="observation guidance weight: away from the same token with its observation masked")
     p.add_argument("--out", type=Path, default=None, help="write the counts as JSON here")
     p.add_argument("--handover", type=int, default=0, metavar="N",
                    help="run N twin episodes: policy alone vs expert for move 1 then policy")
@@ -252,7 +259,7 @@ def main() -> int:
     s1 = torch.load(args.run / "stage1.pt", map_location="cpu", weights_only=False)
     k_obs = ckpt["config"]["policy"]["k_obs"] if args.k_obs is None else args.k_obs
     probe = Probe(ckpt, args.samples, args.steps, k_obs, seed=0, guidance=args.guidance,
-                  lookahead=args.lookahead)
+                  lookahead=args.lookahead, obs_guidance=args.obs_guidance)
     C = probe.chunk
     counts = {m: {"right": 0, "wrong": 0, "home": 0} for m in ("memory", "fresh")}
     per_episode = []
@@ -289,7 +296,7 @@ def main() -> int:
         print(f"{m:7s} memory: to the right fruit {c['right'] / n:.0%}, to the wrong fruit {c['wrong'] / n:.0%}, "
               f"still home {c['home'] / n:.0%}  ({n} samples, {used} demos)")
     if args.out:
-        args.out.write_text(json.dumps({"run": str(args.run), "k_obs": k_obs, "steps": args.steps,
+        args.out.write_text(json.dumps({"run": str(args.run), "k_obs": k_obs, "steps": args.steps, "obs_guidance": args.obs_guidance,
                                         "counts": counts, "per_episode": per_episode}, indent=1))
     return 0
 

@@ -34,6 +34,24 @@ def test_history_clean_bias_keeps_a_prefix_at_low_levels():
     assert (k_obs0[:, 0] <= 100).float().mean() < 0.15
 
 
+def test_clean_obs_bias_lowers_whole_sequences_observations_only():
+    g = torch.Generator().manual_seed(2)
+    k_obs, k_act = sample_levels(4000, 10, 1000, g, history_clean_prob=0.0, history_max_level=100, clean_obs_prob=0.5)
+    all_low = (k_obs <= 100).all(dim=1).float().mean()
+    assert 0.45 < all_low < 0.55  # half the sequences: every observation nearly clean
+    assert abs(k_act.float().mean() - 500) < 10  # the actions keep uniform levels
+    present = (k_obs <= 100) & (k_act > 500)  # deploy's regime: clean-ish view, chunk to denoise
+    assert present.float().mean() > 0.25
+    k_obs0, k_act0 = sample_levels(4000, 10, 1000, g, history_clean_prob=0.0)
+    assert ((k_obs0 <= 100) & (k_act0 > 500)).float().mean() < 0.06
+    # the bias draws after everything else: same seed, same actions, the other sequences' views kept
+    o0, a0 = sample_levels(64, 5, 1000, torch.Generator().manual_seed(3))
+    o1, a1 = sample_levels(64, 5, 1000, torch.Generator().manual_seed(3), clean_obs_prob=0.5)
+    assert torch.equal(a0, a1)
+    changed = (o0 != o1).any(dim=1)
+    assert 0 < changed.sum() < 64 and (o1[changed] <= 100).all()
+
+
 def test_schedule_ends_and_ddim_masks():
     s = NoiseSchedule(1000)
     x0, eps = torch.randn(3, 5), torch.randn(3, 5)

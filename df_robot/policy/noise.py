@@ -44,11 +44,16 @@ class NoiseSchedule:
 
 
 def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, history_clean_prob: float = 0.5,
-                  history_max_level: int = 100, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+                  history_max_level: int = 100, device=None,
+                  clean_obs_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Training levels (k_obs, k_act), each (batch, tokens), drawn independently per token and
     per modality, uniform over 0..K. With probability `history_clean_prob` a sequence gets a
     random split point: tokens before it are drawn from the low levels 0..history_max_level,
-    which is the deploy regime (a nearly clean past, a noisy present) made common."""
+    which is the deploy regime (a nearly clean past, a noisy present) made common.
+
+    With probability `clean_obs_prob` a sequence's observations are drawn from the low levels
+    at every token (its actions keep theirs): deploy's present, a nearly clean observation and
+    an action chunk being denoised, which uniform levels give only one token in ~20."""
     k_obs = torch.randint(0, K + 1, (batch, tokens), generator=generator)
     k_act = torch.randint(0, K + 1, (batch, tokens), generator=generator)
     biased = torch.rand(batch, generator=generator) < history_clean_prob
@@ -58,6 +63,10 @@ def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, h
     low_act = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
     k_obs = torch.where(past, low_obs, k_obs)
     k_act = torch.where(past, low_act, k_act)
+    if clean_obs_prob > 0:  # drawn only when asked: old configs keep their exact random stream
+        clean = torch.rand(batch, generator=generator) < clean_obs_prob
+        low = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
+        k_obs = torch.where(clean.unsqueeze(1), low, k_obs)
     return k_obs.to(device), k_act.to(device)
 
 
