@@ -58,7 +58,7 @@ def _eval(args) -> int:
 
     out = cfg.out or str(Path(checkpoint).parent.parent / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
-                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, obs_guidance=cfg.obs_guidance, rate=cfg.rate,
+                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, rate=cfg.rate,
                             max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
                             disturb=DisturbanceConfig(**cfg.disturb))
     if cfg.sweep_k_obs:
@@ -149,8 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--obs-noise", type=int, default=None,
                         help="noise level k_obs at which observations are fed (default: the checkpoint's)")
     deploy.add_argument("--steps", type=int, default=None, help="denoising steps (default: the checkpoint's)")
-    deploy.add_argument("--obs-guidance", type=float, default=None,
-                        help="guidance weight on the present observation (default: the checkpoint's)")
     deploy.add_argument("--episodes", type=int, default=1)
     deploy.add_argument("--max-seconds", type=float, default=None, help="per episode (default: the task's limit)")
     deploy.add_argument("--seed", type=int, default=100000, help="twin only: first episode seed")

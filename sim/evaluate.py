@@ -27,7 +27,6 @@ class EvalSettings:
     steps: int = 0
     k_obs: int = -1
     lookahead: int = 0
-    obs_guidance: float = -1.0  # < 0: the checkpoint's
     rate: float = 10.0
     max_seconds: float = 0.0
     videos: int = 2
@@ -54,8 +53,7 @@ def _setup(settings: EvalSettings) -> None:
     twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt["stage1"]["cameras"]),
                 command_period=1.0 / settings.rate)
     policy = load_policy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
-                         lookahead=settings.lookahead or None,
-                         obs_guidance=None if settings.obs_guidance < 0 else settings.obs_guidance)
+                         lookahead=settings.lookahead or None)
     _worker.update(settings=settings, twin=twin, task=FruitSwapTask(twin), policy=policy,
                    disturb=Disturbances(twin, settings.disturb),
                    overview=SimCamera(twin.model, twin.data, "overview", 192, 192))
@@ -167,7 +165,6 @@ def deploy_sim(args, checkpoint: str) -> int:
     console = Console(emoji=False)
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,
-                            obs_guidance=-1.0 if args.obs_guidance is None else args.obs_guidance,
                             rate=args.rate, max_seconds=args.max_seconds or 0.0, videos=0)
     _setup(settings)
     policy = _worker["policy"]

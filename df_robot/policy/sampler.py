@@ -7,9 +7,6 @@ Each control step of a memory-carrying policy:
   2. the action chunk is denoised from pure noise in a few DDIM steps, either alone
      (autoregressive) or together with `lookahead - 1` future tokens whose observations and
      actions start fully noised (masked) and stay noisier than the present (pyramid);
-     optionally guided away from the same token with its observation masked (level K:
-     classifier-free guidance on the present view, which diffusion forcing trains for free),
-     which sharpens what the scene decides, such as which fruit goes first;
   3. the memory absorbs the present token: the observation at k_obs, the chosen actions clean.
 The cost of a step is independent of how long the episode has run.
 
@@ -21,7 +18,6 @@ from __future__ import annotations
 
 import torch
 
-from df_robot.errors import UserError
 from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels
@@ -33,12 +29,8 @@ class PolicySampler:
 
     def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
                  chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0,
-                 horizon: int | None = None, obs_guidance: float = 0.0):
+                 horizon: int | None = None):
         self.model, self.kind = model.eval(), kind
-        if obs_guidance and (kind != "df" or lookahead > 1):
-            raise UserError(f"obs_guidance={obs_guidance}: needs a diffusion-forcing policy (this is {kind!r}) "
-                             f"sampling autoregressively (lookahead 1, here {lookahead})")
-        self.obs_guidance = obs_guidance
         self.schedule = NoiseSchedule(model.K)
         self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
         self.horizon = horizon or chunk  # actions a token predicts; the first `chunk` are executed
@@ -70,24 +62,12 @@ class PolicySampler:
             a = self._noise(1, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
             for k, k_next in zip(levels[:-1], levels[1:]):
-                x0 = self._action_x0(o_in, a, k)
-                a = self.schedule.ddim_step(a, x0, self._levels(k), self._levels(k_next))
+                _, x0 = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(k))
+                a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
         else:
             a = self._pyramid(o_in, steps)
         self.absorb(o_in, a)
         return self._unnormalize_actions(a)
-
-    def _action_x0(self, o_in: torch.Tensor, a: torch.Tensor, k: int) -> torch.Tensor:
-        """The clean actions predicted at level k; with guidance w: x0 + w (x0 - x0 with the view masked)."""
-        if not self.obs_guidance:
-            _, x0 = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(k))
-            return x0[:, self.obs_dim:]
-        masked = self._noise(1, self.obs_dim)  # an observation at level K is pure noise
-        x = torch.cat([torch.cat([o_in, a], -1), torch.cat([masked, a], -1)])  # both in one batch
-        k_o = torch.tensor([self.k_obs, self.model.K])
-        _, x0 = self.model.denoise(self.z.expand(2, -1), x, k_o, torch.full((2,), int(k)))
-        cond, uncond = x0[:1, self.obs_dim:], x0[1:, self.obs_dim:]
-        return cond + self.obs_guidance * (cond - uncond)
 
     @torch.no_grad()
     def absorb(self, o_in: torch.Tensor, a: torch.Tensor) -> None:
@@ -154,7 +134,7 @@ class ImagePolicy:
     """A trained checkpoint as the control loop uses it: images + state in, action chunk out."""
 
     def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                 use_ema: bool = True, seed: int = 0, obs_guidance: float | None = None):
+                 use_ema: bool = True, seed: int = 0):
         pc = ckpt["config"]["policy"]
         model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
         model.load_state_dict(ckpt["ema" if use_ema else "model"])
@@ -169,8 +149,7 @@ class ImagePolicy:
             model, ckpt["policy"], Normalizer.from_state_dict(ckpt["obs_norm"]),
             Normalizer.from_state_dict(ckpt["act_norm"]), ckpt["chunk"],
             steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
-            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]),
-            obs_guidance=pc.get("obs_guidance", 0.0) if obs_guidance is None else obs_guidance)
+            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]))
         self.chunk, self.task = ckpt["chunk"], ckpt["task"]
 
     def reset(self) -> None:
@@ -207,11 +186,10 @@ class ImagePolicy:
                 for i, c in enumerate(self.cameras)}
 
 
-def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                obs_guidance: float | None = None):
+def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None):
     """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
     if ckpt.get("policy") == "bc_rnn":
         from df_robot.policy.bc_rnn import BCRNNPolicy
 
         return BCRNNPolicy(ckpt)
-    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, obs_guidance=obs_guidance)
+    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead)
