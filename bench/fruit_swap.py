@@ -51,7 +51,7 @@ MARK_BEGIN, MARK_END = "<!-- fruit_swap study: begin -->", "<!-- fruit_swap stud
 MODES = {
     # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels
     "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200]),
-    "full": dict(demos=100, ae_steps=1500, steps=4000, episodes=200, k_obs=[0, 50, 200]),
+    "full": dict(demos=100, ae_steps=1500, steps=6000, episodes=200, k_obs=[0, 50, 200]),
 }
 
 
