@@ -189,9 +189,8 @@ def handover_rollouts(run: Path, episodes: int, expert_first: bool, seed0: int =
             self.placed = self.placed or bool(np.any(np.diff(a[:, 9]) < -0.5))
             self.home = self.placed and np.linalg.norm(a[-1, :3] - self.expert.home) < 1e-6
             # the memory absorbs the expert's chunk exactly as it absorbs its own
-            o = sampler.obs_norm.normalize(policy.observation(images, state).float().reshape(1, -1))
-            o_in = sampler.schedule.add_noise(o, sampler._levels(sampler.k_obs), sampler._noise(1, sampler.obs_dim))
-            sampler.absorb(o_in, sampler.act_norm.normalize(torch.from_numpy(token).float()).reshape(1, -1))
+            sampler.absorb(sampler.as_fed(policy.observation(images, state)),
+                           sampler.act_norm.normalize(torch.from_numpy(token).float()).reshape(1, -1))
             self.tokens += 1
             return a
 

@@ -8,8 +8,8 @@ lasts. Ctrl-C leaves the robot holding its last safe pose.
 
 `read_every_period=False` reads the cameras only in the periods whose frames the policy
 consumes (a chunk's start, and the period before it for a policy that keeps the previous
-frame; every period for one that observes every frame). The twin's evaluation uses it: rendering is most of an evaluated episode's cost there, and its
-cameras never go stale. The real rig keeps the default, so the watchdog sees every period.
+frame; every period for one that observes every frame). The twin's evaluation uses it:
+rendering is most of an evaluated episode's cost there, and its cameras never go stale. The real rig keeps the default, so the watchdog sees every period.
 """
 
 from __future__ import annotations

@@ -54,10 +54,9 @@ class PolicySampler:
     def act(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """obs: (obs_dim,) unnormalized -> (chunk, action_dim) unnormalized absolute targets."""
         steps = steps or self.steps
-        o = self.obs_norm.normalize(obs.float().reshape(1, -1))
         if not self.model.dims.memory:
-            return self._act_memoryless(o, steps)
-        o_in = self.schedule.add_noise(o, self._levels(self.k_obs), self._noise(1, self.obs_dim))
+            return self._act_memoryless(self.obs_norm.normalize(obs.float().reshape(1, -1)), steps)
+        o_in = self.as_fed(obs)
         if self.lookahead <= 1:
             a = self._noise(1, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
@@ -68,6 +67,11 @@ class PolicySampler:
             a = self._pyramid(o_in, steps)
         self.absorb(o_in, a)
         return self._unnormalize_actions(a)
+
+    def as_fed(self, obs: torch.Tensor) -> torch.Tensor:
+        """An unnormalized observation as the model is fed it: normalized, noised to k_obs."""
+        o = self.obs_norm.normalize(obs.float().reshape(1, -1))
+        return self.schedule.add_noise(o, self._levels(self.k_obs), self._noise(1, self.obs_dim))
 
     @torch.no_grad()
     def absorb(self, o_in: torch.Tensor, a: torch.Tensor) -> None:
