@@ -155,7 +155,8 @@ def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, extra_state
             episodes = torch.randint(0, E, (B,), generator=gen)
             obs, prev, act, mask = data.batch(episodes, gen)
             draws = draw_noise(pc.kind, B, T, data.obs_dim + data.act_dim, pc.K, gen,
-                               pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob)
+                               pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob,
+                               pc.get("obs_max_level"))
             part = slice(rank * B // world, (rank + 1) * B // world)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 out = policy_loss(net, schedule, pc.kind, obs[part].to(device), prev[part].to(device),

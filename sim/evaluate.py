@@ -27,6 +27,8 @@ class EvalSettings:
     steps: int = 0
     k_obs: int = -1
     lookahead: int = 0
+    samples: int = 0
+    exact_state: bool = False
     rate: float = 10.0
     max_seconds: float = 0.0
     videos: int = 2
@@ -53,7 +55,8 @@ def _setup(settings: EvalSettings) -> None:
     twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt["stage1"]["cameras"]),
                 command_period=1.0 / settings.rate)
     policy = load_policy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
-                         lookahead=settings.lookahead or None)
+                         lookahead=settings.lookahead or None, samples=settings.samples or None,
+                         exact_state=settings.exact_state)
     _worker.update(settings=settings, twin=twin, task=FruitSwapTask(twin), policy=policy,
                    disturb=Disturbances(twin, settings.disturb),
                    overview=SimCamera(twin.model, twin.data, "overview", 192, 192))
@@ -82,7 +85,7 @@ def run_one(i: int) -> dict:
                              WatchdogLimits(max_overruns=10 ** 9), on_tick=on_tick, read_every_period=False)
     ms = run.infer_ms
     return {"episode": i, "seed": seed, "layout": layout.name(), "success": bool(task.success()),
-            "stopped": run.stopped, "seconds": len(run.log) * period, **task.status(),
+            "stopped": run.stopped, "seconds": len(run.log) * period, **task.report(),
             "infer_ms_median": float(np.median(ms)) if len(ms) else None,
             "clamped_steps": int(sum(x.clamped for x in run.log)), "frames": frames}
 

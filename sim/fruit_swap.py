@@ -70,6 +70,8 @@ class FruitSwapTask:
         self._finger_geoms = {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] in finger_bodies}
         self.layout: Layout | None = None
         self.both_lifted_at: float | None = None
+        self.moves: list[str] = []  # "apple A->C" each time a fruit comes to rest in a new slot
+        self._rest: dict[str, int] = {}
 
     # -- setting up --------------------------------------------------------------------------
     def reset(self, seed: int, layout: Layout | None = None) -> Layout:
@@ -82,6 +84,8 @@ class FruitSwapTask:
         mujoco.mj_forward(self.model, self.data)
         self.twin.robot.wait(0.2)  # let the fruits settle
         self.both_lifted_at = None
+        self.moves = []
+        self._rest = {"apple": self.layout.apple, "orange": self.layout.orange}
         return self.layout
 
     def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER) -> None:
@@ -118,9 +122,34 @@ class FruitSwapTask:
         return self.fruit_pos(fruit)[2] > rest_height(fruit) + LIFTED
 
     def observe_step(self) -> None:
-        """Called once per control period: records rule violations (both fruits in the air)."""
+        """Called once per control period: records rule violations (both fruits in the air) and
+        the moves made, so a failed episode says how far it got and where it went wrong."""
         if self.both_lifted_at is None and all(self.lifted(f) for f in FRUITS):
             self.both_lifted_at = float(self.data.time)
+        for f in FRUITS:
+            slot = self.fruit_slot(f)
+            if slot is not None and slot != self._rest.get(f) and not self.touching_hand(f):
+                self.moves.append(f"{f} {SLOT_NAMES[self._rest[f]]}->{SLOT_NAMES[slot]}")
+                self._rest[f] = slot
+
+    def planned_moves(self) -> list[str]:
+        return [f"{f} {SLOT_NAMES[a]}->{SLOT_NAMES[b]}" for f, a, b in self.layout.plan()]
+
+    def outcome(self) -> str:
+        """A failed episode's kind, for the eval report: how many planned moves were made in
+        order, then what went wrong (a wrong move is the memory failure; a fruit off every
+        slot is a manipulation failure)."""
+        plan, done = self.planned_moves(), self.moves
+        n = 0
+        while n < min(len(plan), len(done)) and done[n] == plan[n]:
+            n += 1
+        if self.success():
+            return "success"
+        if n < len(done):
+            return f"wrong move {n + 1} ({done[n]}, planned {plan[n] if n < len(plan) else 'none'})"
+        off = [f for f in FRUITS if self.fruit_slot(f) is None]
+        where = f", {' and '.join(off)} off the slots" if off else ""
+        return f"{n}/3 moves{where}"
 
     def success(self) -> bool:
         goal = self.layout.goal()
@@ -131,3 +160,6 @@ class FruitSwapTask:
 
     def status(self) -> dict:
         return {f"{f}_slot": (SLOT_NAMES[s] if (s := self.fruit_slot(f)) is not None else "-") for f in FRUITS}
+
+    def report(self) -> dict:
+        return {**self.status(), "moves": list(self.moves), "outcome": self.outcome()}

@@ -6,6 +6,7 @@ import torch
 
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels, sample_levels
+from df_robot.policy.normalizer import Normalizer
 from df_robot.policy.sampler import PolicySampler
 from df_robot.train import train_on_tokens
 from df_robot.policy.tokens import build_token_data
@@ -32,6 +33,18 @@ def test_history_clean_bias_keeps_a_prefix_at_low_levels():
     assert (k_obs[:, 0] <= 100).float().mean() > 0.85
     k_obs0, _ = sample_levels(2000, 10, 1000, g, history_clean_prob=0.0)
     assert (k_obs0[:, 0] <= 100).float().mean() < 0.15
+
+
+def test_obs_max_level_trains_a_past_of_noisy_views_and_clean_actions():
+    g = torch.Generator().manual_seed(4)
+    k_obs, k_act = sample_levels(2000, 10, 1000, g, history_clean_prob=1.0, history_max_level=100, obs_max_level=400)
+    first_obs, first_act = k_obs[:, 0].float(), k_act[:, 0].float()
+    assert (first_act <= 100).float().mean() > 0.85  # the past's actions stay nearly clean
+    assert ((first_obs > 100) & (first_obs <= 400)).float().mean() > 0.6  # its views are noisy up to 400
+    assert (first_obs <= 400).float().mean() > 0.85
+    same, _ = sample_levels(50, 10, 1000, torch.Generator().manual_seed(5), obs_max_level=100)
+    default, _ = sample_levels(50, 10, 1000, torch.Generator().manual_seed(5))
+    assert torch.equal(same, default)  # unset: history_max_level, old runs draw what they drew
 
 
 def test_clean_obs_bias_lowers_whole_sequences_observations_only():
@@ -156,3 +169,30 @@ def test_a_horizon_shorter_than_the_chunk_is_a_config_error():
     assert _horizon(compose(["task.horizon=0"])) == 8 and _horizon(compose(["task.horizon=16"])) == 16
     with pytest.raises(UserError, match="task.horizon=4 must be at least task.chunk=8"):
         _horizon(compose(["task.horizon=4"]))
+
+
+def test_medoid_keeps_the_sample_of_the_main_mode():
+    from df_robot.policy.sampler import medoid
+
+    main = torch.randn(6, 4) * 0.01 + 1.0   # six samples near +1, two near -1
+    samples = torch.cat([torch.randn(2, 4) * 0.01 - 1.0, main])
+    assert medoid(samples).shape == (1, 4) and (medoid(samples) > 0.9).all()
+    one = torch.randn(1, 4)
+    assert torch.equal(medoid(one), one)
+
+
+def test_several_samples_and_an_exact_state_change_what_the_model_is_fed():
+    """samples=M denoises M chunks in one batch and keeps one; exact_from feeds the state dims
+    scaled to k_obs but noise-free while the camera dims stay noised."""
+    D, chunk = 6, 2
+    model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
+    norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
+    obs = torch.randn(D)
+    sampler = PolicySampler(model, "df", norm_o, norm_a, chunk, steps=2, k_obs=400, samples=5, exact_from=4)
+    fed = torch.stack([sampler.as_fed(obs)[0] for _ in range(20)])
+    scale = sampler.schedule.abar[400].sqrt()
+    assert torch.allclose(fed[:, 4:], scale * norm_o.normalize(obs[None])[:, 4:].expand(20, -1), atol=1e-5)
+    assert fed[:, :4].std(0).min() > 0.2  # the camera part is noised, differently each call
+    assert sampler.act(obs).shape == (chunk, 2) and sampler.z.shape == (1, 16)
+    with pytest.raises(ValueError, match="samples=3: expected 1, or more with lookahead 1"):
+        PolicySampler(model, "df", norm_o, norm_a, chunk, samples=3, lookahead=2)

@@ -127,6 +127,25 @@ def test_scripted_expert_solves_seeded_episodes(twin, task):
     assert len({run_expert(twin, task, s).name() for s in range(8)}) >= 3  # layouts vary with the seed
 
 
+def test_the_task_logs_moves_so_a_failure_says_how_far_it_got(twin, task):
+    layout = run_expert(twin, task, seed=3)
+    assert task.success() and task.moves == task.planned_moves() and task.outcome() == "success"
+    assert task.moves[0] == f"apple {'ABC'[layout.apple]}->{'ABC'[layout.free]}"
+
+    task.reset(seed=4, layout=Layout(apple=0, orange=1))
+    task.place("orange", 2)  # as if the first move took the orange (the memory failure's mirror)
+    twin.robot.wait(0.3)
+    task.observe_step()
+    assert task.moves == ["orange B->C"]
+    assert task.outcome() == "wrong move 1 (orange B->C, planned apple A->C)"
+
+    task.reset(seed=5, layout=Layout(apple=0, orange=1))
+    task.place("apple", 2)
+    twin.robot.wait(0.3)
+    task.observe_step()
+    assert task.outcome() == "1/3 moves"
+
+
 def test_the_task_needs_memory(twin, task):
     """After the first move (hand home, resting), the scene equals the start of another
     episode whose next move is different: cameras and robot state cannot tell them apart."""

@@ -45,7 +45,7 @@ class NoiseSchedule:
 
 def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, history_clean_prob: float = 0.5,
                   history_max_level: int = 100, device=None,
-                  clean_obs_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                  clean_obs_prob: float = 0.0, obs_max_level: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Training levels (k_obs, k_act), each (batch, tokens), drawn independently per token and
     per modality, uniform over 0..K. With probability `history_clean_prob` a sequence gets a
     random split point: tokens before it are drawn from the low levels 0..history_max_level,
@@ -53,19 +53,24 @@ def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, h
 
     With probability `clean_obs_prob` a sequence's observations are drawn from the low levels
     at every token (its actions keep theirs): deploy's present, a nearly clean observation and
-    an action chunk being denoised, which uniform levels give only one token in ~20."""
+    an action chunk being denoised, which uniform levels give only one token in ~20.
+
+    `obs_max_level` (default: history_max_level) bounds the observations' "low" levels in both
+    regimes: raised to deploy's k_obs range, it trains the regime of a noisy-observation deploy,
+    a past of noisy observations and clean actions, which uniform levels almost never give."""
+    obs_max = history_max_level if obs_max_level is None else obs_max_level
     k_obs = torch.randint(0, K + 1, (batch, tokens), generator=generator)
     k_act = torch.randint(0, K + 1, (batch, tokens), generator=generator)
     biased = torch.rand(batch, generator=generator) < history_clean_prob
     split = torch.randint(0, tokens + 1, (batch,), generator=generator)
     past = (torch.arange(tokens).unsqueeze(0) < split.unsqueeze(1)) & biased.unsqueeze(1)
-    low_obs = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
+    low_obs = torch.randint(0, obs_max + 1, (batch, tokens), generator=generator)
     low_act = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
     k_obs = torch.where(past, low_obs, k_obs)
     k_act = torch.where(past, low_act, k_act)
     if clean_obs_prob > 0:  # drawn only when asked: old configs keep their exact random stream
         clean = torch.rand(batch, generator=generator) < clean_obs_prob
-        low = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
+        low = torch.randint(0, obs_max + 1, (batch, tokens), generator=generator)
         k_obs = torch.where(clean.unsqueeze(1), low, k_obs)
     return k_obs.to(device), k_act.to(device)
 

@@ -8,6 +8,9 @@ Each control step of a memory-carrying policy:
      (autoregressive) or together with `lookahead - 1` future tokens whose observations and
      actions start fully noised (masked) and stay noisier than the present (pyramid);
   3. the memory absorbs the present token: the observation at k_obs, the chosen actions clean.
+With `samples` > 1 the chunk is drawn that many times in one batch and the medoid kept (the
+sample closest to all others): a cheap step toward the distribution's main mode, so a
+decision the policy makes 80% one way is not left to one coin flip per chunk.
 The cost of a step is independent of how long the episode has run.
 
 The same model predicts the next observation given the memory (a world model): its latent
@@ -29,12 +32,16 @@ class PolicySampler:
 
     def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
                  chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0,
-                 horizon: int | None = None):
+                 horizon: int | None = None, samples: int = 1, exact_from: int | None = None):
         self.model, self.kind = model.eval(), kind
         self.schedule = NoiseSchedule(model.K)
         self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
         self.horizon = horizon or chunk  # actions a token predicts; the first `chunk` are executed
         self.steps, self.k_obs, self.lookahead = steps, k_obs if kind == "df" else 0, lookahead
+        if samples < 1 or (samples > 1 and lookahead > 1):
+            raise ValueError(f"samples={samples}: expected 1, or more with lookahead 1 (found lookahead {lookahead})")
+        self.samples = samples
+        self.exact_from = exact_from  # obs dims from here on (the robot state) are fed noise-free
         self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
         self.generator = torch.Generator().manual_seed(seed)
         self.reset()
@@ -58,11 +65,13 @@ class PolicySampler:
             return self._act_memoryless(self.obs_norm.normalize(obs.float().reshape(1, -1)), steps)
         o_in = self.as_fed(obs)
         if self.lookahead <= 1:
-            a = self._noise(1, self.act_dim)
+            M = self.samples
+            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self._noise(M, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
             for k, k_next in zip(levels[:-1], levels[1:]):
-                _, x0 = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(k))
+                _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(self.k_obs), self._levels(k))
                 a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
+            a = medoid(a)
         else:
             a = self._pyramid(o_in, steps)
         self.absorb(o_in, a)
@@ -71,7 +80,10 @@ class PolicySampler:
     def as_fed(self, obs: torch.Tensor) -> torch.Tensor:
         """An unnormalized observation as the model is fed it: normalized, noised to k_obs."""
         o = self.obs_norm.normalize(obs.float().reshape(1, -1))
-        return self.schedule.add_noise(o, self._levels(self.k_obs), self._noise(1, self.obs_dim))
+        eps = self._noise(1, self.obs_dim)
+        if self.exact_from is not None:
+            eps[:, self.exact_from:] = 0  # scaled to the level, not noised: the state is trusted
+        return self.schedule.add_noise(o, self._levels(self.k_obs), eps)
 
     @torch.no_grad()
     def absorb(self, o_in: torch.Tensor, a: torch.Tensor) -> None:
@@ -101,13 +113,14 @@ class PolicySampler:
     def _act_memoryless(self, o: torch.Tensor, steps: int) -> torch.Tensor:
         prev = self.prev_obs if self.prev_obs is not None else o
         self.prev_obs = o
-        cond = torch.cat([prev, o], -1)
-        a = self._noise(1, self.act_dim)
+        M = self.samples
+        cond, o = torch.cat([prev, o], -1).expand(M, -1), o.expand(M, -1)
+        a = self._noise(M, self.act_dim)
         levels = ddim_levels(self.model.K, steps)
         for k, k_next in zip(levels[:-1], levels[1:]):
             _, x0 = self.model.denoise(cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))
             a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
-        return self._unnormalize_actions(a)
+        return self._unnormalize_actions(medoid(a))
 
     def observe(self, obs: torch.Tensor) -> None:
         """Between chunks, the memoryless baseline keeps the latest frame as its 'previous' one."""
@@ -134,11 +147,19 @@ class PolicySampler:
         return self.obs_norm.unnormalize(o)[0]
 
 
+def medoid(samples: torch.Tensor) -> torch.Tensor:
+    """(M, D) -> (1, D): the sample with the least summed distance to the others."""
+    if len(samples) == 1:
+        return samples
+    i = torch.cdist(samples, samples).sum(1).argmin()
+    return samples[i:i + 1]
+
+
 class ImagePolicy:
     """A trained checkpoint as the control loop uses it: images + state in, action chunk out."""
 
     def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                 use_ema: bool = True, seed: int = 0):
+                 use_ema: bool = True, seed: int = 0, samples: int | None = None, exact_state: bool = False):
         pc = ckpt["config"]["policy"]
         model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
         model.load_state_dict(ckpt["ema" if use_ema else "model"])
@@ -153,7 +174,9 @@ class ImagePolicy:
             model, ckpt["policy"], Normalizer.from_state_dict(ckpt["obs_norm"]),
             Normalizer.from_state_dict(ckpt["act_norm"]), ckpt["chunk"],
             steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
-            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]))
+            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]),
+            samples=samples or pc.get("samples", 1),
+            exact_from=len(self.cameras) * s1["latent_dim"] if exact_state else None)
         self.chunk, self.task = ckpt["chunk"], ckpt["task"]
 
     def reset(self) -> None:
@@ -190,10 +213,11 @@ class ImagePolicy:
                 for i, c in enumerate(self.cameras)}
 
 
-def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None):
+def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
+                samples: int | None = None, exact_state: bool = False):
     """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
     if ckpt.get("policy") == "bc_rnn":
         from df_robot.policy.bc_rnn import BCRNNPolicy
 
         return BCRNNPolicy(ckpt)
-    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead)
+    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, samples=samples, exact_state=exact_state)
