@@ -15,14 +15,14 @@ from df_robot.control.safety import SafetyFilter, SafetyLimits
 
 def deploy_franka(args) -> int:
     from df_robot.cli import newest_checkpoint
-    from df_robot.policy.sampler import load_policy
+    from df_robot.policy.sampler import load_policy, surprise_gate
     from df_robot.train import load_checkpoint
     from deploy.cameras import open_cameras
     from deploy.franka import FrankaRobot
 
     console = Console(emoji=False, highlight=False)
     ckpt = load_checkpoint(args.checkpoint or newest_checkpoint(args.task), task=args.task)
-    policy = load_policy(ckpt, steps=args.steps, k_obs=args.obs_noise)
+    policy = load_policy(ckpt, steps=args.steps, k_obs=args.obs_noise, surprise=surprise_gate(args.surprise))
     h, w = ckpt["stage1"].get("camera_hw", (96, 96))
     cameras = open_cameras(args.cameras, list(policy.cameras))
     period = 1.0 / args.rate

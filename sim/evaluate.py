@@ -29,6 +29,8 @@ class EvalSettings:
     lookahead: int = 0
     samples: int = 0
     exact_state: bool = False
+    surprise_threshold: float | list = 0.0  # 0: off; one threshold, or one per camera
+    surprise_k_obs: int = 1000
     rate: float = 10.0
     max_seconds: float = 0.0
     videos: int = 2
@@ -56,7 +58,8 @@ def _setup(settings: EvalSettings) -> None:
                 command_period=1.0 / settings.rate)
     policy = load_policy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
                          lookahead=settings.lookahead or None, samples=settings.samples or None,
-                         exact_state=settings.exact_state)
+                         exact_state=settings.exact_state,
+                         surprise=(settings.surprise_threshold, settings.surprise_k_obs) if settings.surprise_threshold else None)
     _worker.update(settings=settings, twin=twin, task=FruitSwapTask(twin), policy=policy,
                    disturb=Disturbances(twin, settings.disturb),
                    overview=SimCamera(twin.model, twin.data, "overview", 192, 192))
@@ -87,7 +90,16 @@ def run_one(i: int) -> dict:
     return {"episode": i, "seed": seed, "layout": layout.name(), "success": bool(task.success()),
             "stopped": run.stopped, "seconds": len(run.log) * period, **task.report(),
             "infer_ms_median": float(np.median(ms)) if len(ms) else None,
-            "clamped_steps": int(sum(x.clamped for x in run.log)), "frames": frames}
+            "clamped_steps": int(sum(x.clamped for x in run.log)), **_masked(policy), "frames": frames}
+
+
+def _masked(policy) -> dict:
+    """How many views the surprise gate masked (only when it is on)."""
+    sampler = getattr(policy, "sampler", None)
+    if sampler is None or getattr(sampler, "surprise", None) is None:
+        return {}
+    return {"views_masked": sum(k == sampler.surprise[1] for _, k in sampler.surprise_log),
+            "views_gated": len(sampler.surprise_log)}
 
 
 def evaluate(settings: EvalSettings, console=None) -> dict:
@@ -166,8 +178,12 @@ def deploy_sim(args, checkpoint: str) -> int:
     from rich.console import Console
 
     console = Console(emoji=False)
+    from df_robot.policy.sampler import surprise_gate
+
+    gate = surprise_gate(args.surprise)
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,
+                            surprise_threshold=gate[0] if gate else 0.0,
                             rate=args.rate, max_seconds=args.max_seconds or 0.0, videos=0)
     _setup(settings)
     policy = _worker["policy"]
@@ -180,7 +196,9 @@ def deploy_sim(args, checkpoint: str) -> int:
         ok += r["success"]
         console.print(f"episode {i + 1}/{args.episodes} seed {r['seed']} {r['layout']}: "
                       f"{'success' if r['success'] else 'failure'} ({r['stopped']}, {r['seconds']:.1f} s, "
-                      f"policy {r['infer_ms_median']:.0f} ms)")
+                      f"policy {r['infer_ms_median']:.0f} ms"
+                      + (f", surprise gate masked {r['views_masked']} of {r['views_gated']} views" if "views_masked" in r else "")
+                      + ")")
     lo, hi = wilson_interval(ok, args.episodes)
     console.print(f"success rate {ok}/{args.episodes} = {ok / args.episodes:.0%} (95% CI {lo:.0%}-{hi:.0%})")
     return 0

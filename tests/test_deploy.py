@@ -1,6 +1,7 @@
 """The deploy loop on the twin: safety filter, memory, watchdog, deadline sampler, Ctrl-C, eval."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -255,6 +256,7 @@ def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
     assert saved["episodes"] == 2 and len(saved["results"]) == 2
     assert saved["success_rate"] == sum(r["success"] for r in saved["results"]) / 2 == summary["success_rate"]
     assert saved["ci95"][0] <= saved["success_rate"] <= saved["ci95"][1]
+    assert all(r["moves"] == [] and r["outcome"] == "0/3 moves" for r in saved["results"])  # 1.5 s: nothing moved
     frames = read_mp4(tmp_path / "episode_000.mp4")
     assert len(frames) >= 10 and frames.shape[2] == 3 * 192  # front, wrist and the third-person view
     assert (tmp_path / "summary.png").stat().st_size > 5000
@@ -271,3 +273,21 @@ def test_k_obs_sweep_from_the_cli(tiny_policy, tmp_path, capsys):
     assert all(json.loads((out / f"k_obs_{k}" / "results.json").read_text())["settings"]["k_obs"] == k for k in (0, 200))
     assert (out / "sweep.png").stat().st_size > 5000
     assert "k_obs  200: success" in capsys.readouterr().out
+
+
+def test_deploy_on_the_twin_with_a_surprise_gate(tiny_policy, capsys):
+    """--surprise gates views per camera; a wrong count of thresholds is one clear line."""
+    from df_robot.cli import main
+
+    args = ["deploy", "--robot", "sim", "--checkpoint", tiny_policy, "--episodes", "1", "--max-seconds", "1"]
+    assert main(args + ["--surprise", "0.5,0.5,0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "surprise thresholds [0.5, 0.5, 0.5]: expected one, or one per camera (2)" in err and "Traceback" not in err
+    assert main(args + ["--surprise", "abc"]) == 1
+    assert "--surprise 'abc': expected thresholds like 1.3" in capsys.readouterr().err
+    assert main(args + ["--surprise", "1e9"]) == 0
+    out = capsys.readouterr().out
+    assert "surprise gate masked 0 of " in out and "success rate 0/1" in out
+    assert main(args + ["--surprise", "1e-9,1e9"]) == 0  # every front view after the first is a surprise
+    masked = re.search(r"surprise gate masked (\d+) of (\d+) views", capsys.readouterr().out)
+    assert masked and int(masked[1]) == int(masked[2]) > 0

@@ -188,7 +188,8 @@ def test_several_samples_and_an_exact_state_change_what_the_model_is_fed():
     model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
     norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
     obs = torch.randn(D)
-    sampler = PolicySampler(model, "df", norm_o, norm_a, chunk, steps=2, k_obs=400, samples=5, exact_from=4)
+    sampler = PolicySampler(model, "df", norm_o, norm_a, chunk, steps=2, k_obs=400, samples=5, camera_dims=4,
+                            exact_state=True)
     fed = torch.stack([sampler.as_fed(obs)[0] for _ in range(20)])
     scale = sampler.schedule.abar[400].sqrt()
     assert torch.allclose(fed[:, 4:], scale * norm_o.normalize(obs[None])[:, 4:].expand(20, -1), atol=1e-5)
@@ -196,3 +197,27 @@ def test_several_samples_and_an_exact_state_change_what_the_model_is_fed():
     assert sampler.act(obs).shape == (chunk, 2) and sampler.z.shape == (1, 16)
     with pytest.raises(ValueError, match="samples=3: expected 1, or more with lookahead 1"):
         PolicySampler(model, "df", norm_o, norm_a, chunk, samples=3, lookahead=2)
+
+
+def test_a_surprising_view_is_masked_and_leaves_no_trace_in_memory():
+    """surprise=(threshold, K): an observation far from what the memory predicts (an occluded
+    camera) is fed fully noised, so what it showed cannot reach the memory or the actions;
+    an expected one is fed at k_obs. The first step has nothing to compare with: never gated."""
+    D, chunk = 6, 2
+    model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
+    norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
+
+    def run(views):
+        s = PolicySampler(model, "df", norm_o, norm_a, chunk, steps=2, k_obs=50, camera_dims=4, seed=7,
+                          surprise=(30.0, 1000))
+        acts = [s.act(v) for v in views]
+        return s, acts
+
+    calm = torch.zeros(D)
+    s1, a1 = run([calm, calm, torch.full((D,), 40.0)])
+    s2, a2 = run([calm, calm, torch.full((D,), -40.0)])  # a different occluder
+    assert [k for _, k in s1.surprise_log] == [50, 1000] and s1.surprise_log[1][0][0] > 30
+    assert torch.equal(s1.z, s2.z) and torch.equal(a1[2], a2[2])  # what the occluder showed is gone
+    s3, a3 = run([calm, calm, calm])
+    assert [k for _, k in s3.surprise_log] == [50, 50]
+    assert not torch.equal(s3.z, s1.z)

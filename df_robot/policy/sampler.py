@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from df_robot.errors import UserError
 from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels
@@ -32,7 +33,8 @@ class PolicySampler:
 
     def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
                  chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0,
-                 horizon: int | None = None, samples: int = 1, exact_from: int | None = None):
+                 horizon: int | None = None, samples: int = 1, camera_dims: int | None = None, cameras: int = 1,
+                 exact_state: bool = False, surprise: tuple | None = None):
         self.model, self.kind = model.eval(), kind
         self.schedule = NoiseSchedule(model.K)
         self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
@@ -41,8 +43,16 @@ class PolicySampler:
         if samples < 1 or (samples > 1 and lookahead > 1):
             raise ValueError(f"samples={samples}: expected 1, or more with lookahead 1 (found lookahead {lookahead})")
         self.samples = samples
-        self.exact_from = exact_from  # obs dims from here on (the robot state) are fed noise-free
         self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
+        self.camera_dims = camera_dims or self.obs_dim  # the first obs dims are camera latents, the rest robot state
+        self.exact_state = exact_state  # the robot state fed noise-free (scaled to the level)
+        # (thresholds, level): a view the memory did not expect (any camera's surprise above its
+        # threshold) is fed at that level; one threshold, or one per camera
+        self.surprise = None if surprise is None else (torch.as_tensor(surprise[0], dtype=torch.float32), int(surprise[1]))
+        self.cameras = cameras
+        if self.surprise is not None and self.surprise[0].numel() not in (1, cameras):
+            raise UserError(f"surprise thresholds {self.surprise[0].tolist()}: expected one, or one per camera "
+                            f"({cameras})")
         self.generator = torch.Generator().manual_seed(seed)
         self.reset()
 
@@ -50,6 +60,8 @@ class PolicySampler:
         """A new episode: the memory back to the learned initial state."""
         self.z = self.model.initial_memory(1).detach().clone() if self.model.dims.memory else None
         self.prev_obs = None
+        self.t = 0
+        self.surprise_log: list[tuple[list, int]] = []  # (per-camera surprise, level fed at) per step after the first
 
     def _noise(self, *shape) -> torch.Tensor:
         return torch.randn(*shape, generator=self.generator)
@@ -63,32 +75,52 @@ class PolicySampler:
         steps = steps or self.steps
         if not self.model.dims.memory:
             return self._act_memoryless(self.obs_norm.normalize(obs.float().reshape(1, -1)), steps)
-        o_in = self.as_fed(obs)
+        k_obs = self.k_obs
+        if self.surprise is not None and self.t > 0:
+            s = self.surprise_of(obs)
+            k_obs = self.surprise[1] if bool((s > self.surprise[0]).any()) else self.k_obs
+            self.surprise_log.append((s.tolist(), k_obs))
+        self.t += 1
+        o_in = self.as_fed(obs, k_obs)
         if self.lookahead <= 1:
             M = self.samples
             z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self._noise(M, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
             for k, k_next in zip(levels[:-1], levels[1:]):
-                _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(self.k_obs), self._levels(k))
+                _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(k_obs), self._levels(k))
                 a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
             a = medoid(a)
         else:
             a = self._pyramid(o_in, steps)
-        self.absorb(o_in, a)
+        self.absorb(o_in, a, k_obs)
         return self._unnormalize_actions(a)
 
-    def as_fed(self, obs: torch.Tensor) -> torch.Tensor:
+    def as_fed(self, obs: torch.Tensor, k_obs: int | None = None) -> torch.Tensor:
         """An unnormalized observation as the model is fed it: normalized, noised to k_obs."""
+        k_obs = self.k_obs if k_obs is None else k_obs
         o = self.obs_norm.normalize(obs.float().reshape(1, -1))
         eps = self._noise(1, self.obs_dim)
-        if self.exact_from is not None:
-            eps[:, self.exact_from:] = 0  # scaled to the level, not noised: the state is trusted
-        return self.schedule.add_noise(o, self._levels(self.k_obs), eps)
+        if self.exact_state:
+            eps[:, self.camera_dims:] = 0  # scaled to the level, not noised: the state is trusted
+        return self.schedule.add_noise(o, self._levels(k_obs), eps)
 
     @torch.no_grad()
-    def absorb(self, o_in: torch.Tensor, a: torch.Tensor) -> None:
+    def surprise_of(self, obs: torch.Tensor) -> torch.Tensor:
+        """Per camera, how far its latents are from what the memory expected: the world model's
+        prediction of this observation (one pass, observation and actions masked), mean squared
+        error in normalized units. A distractor or an occlusion is a surprise; the robot moving
+        is not. Deterministic: the masked parts are fed as zeros, the noise's mean."""
+        K, D = self.model.K, self.obs_dim
+        _, x0 = self.model.denoise(self.z, torch.zeros(1, D + self.act_dim), self._levels(K), self._levels(K))
+        o = self.obs_norm.normalize(obs.float().reshape(1, -1))
+        err = ((o - x0[:, :D])[0, :self.camera_dims] ** 2).reshape(self.cameras, -1)
+        return err.mean(1)
+
+    @torch.no_grad()
+    def absorb(self, o_in: torch.Tensor, a: torch.Tensor, k_obs: int | None = None) -> None:
         """The memory takes in one token: the observation as fed (at k_obs), the actions clean."""
-        h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(self.k_obs), self._levels(0))
+        k_obs = self.k_obs if k_obs is None else k_obs
+        h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(k_obs), self._levels(0))
         self.z = self.model.step_memory(h, self.z)
 
     def _pyramid(self, o_in: torch.Tensor, steps: int) -> torch.Tensor:
@@ -159,7 +191,8 @@ class ImagePolicy:
     """A trained checkpoint as the control loop uses it: images + state in, action chunk out."""
 
     def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                 use_ema: bool = True, seed: int = 0, samples: int | None = None, exact_state: bool = False):
+                 use_ema: bool = True, seed: int = 0, samples: int | None = None, exact_state: bool = False,
+                 surprise: tuple | None = None):
         pc = ckpt["config"]["policy"]
         model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
         model.load_state_dict(ckpt["ema" if use_ema else "model"])
@@ -176,7 +209,8 @@ class ImagePolicy:
             steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
             lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]),
             samples=samples or pc.get("samples", 1),
-            exact_from=len(self.cameras) * s1["latent_dim"] if exact_state else None)
+            camera_dims=len(self.cameras) * s1["latent_dim"], cameras=len(self.cameras), exact_state=exact_state,
+            surprise=surprise)
         self.chunk, self.task = ckpt["chunk"], ckpt["task"]
 
     def reset(self) -> None:
@@ -213,11 +247,23 @@ class ImagePolicy:
                 for i, c in enumerate(self.cameras)}
 
 
+def surprise_gate(text: str | None) -> tuple | None:
+    """`--surprise 1.3,4.2` -> ([1.3, 4.2], K): per-camera thresholds, surprising views masked."""
+    if not text:
+        return None
+    try:
+        thresholds = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise UserError(f"--surprise {text!r}: expected thresholds like 1.3 or 1.3,4.2 (one per camera)") from None
+    return thresholds, 1000
+
+
 def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                samples: int | None = None, exact_state: bool = False):
+                samples: int | None = None, exact_state: bool = False, surprise: tuple | None = None):
     """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
     if ckpt.get("policy") == "bc_rnn":
         from df_robot.policy.bc_rnn import BCRNNPolicy
 
         return BCRNNPolicy(ckpt)
-    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, samples=samples, exact_state=exact_state)
+    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, samples=samples, exact_state=exact_state,
+                       surprise=surprise)
