@@ -3,7 +3,9 @@
 One command generates demonstrations with the scripted expert, trains every method on the
 same demonstrations with the same budget (and the same stage-1 autoencoders, trained once),
 evaluates each on the same seeded twin episodes, clean and under each disturbance, sweeps
-the observation noise level k_obs for diffusion forcing, and writes:
+the observation noise level k_obs for diffusion forcing, evaluates diffusion forcing again
+with the surprise gate (views its memory did not expect are masked; thresholds calibrated on
+clean episodes with seeds apart from the evaluation's), and writes:
 
     <out>/study.json        every figure with its provenance (commit, seeds, budgets, times)
     <out>/success.png       success per method and condition, 95% Wilson intervals
@@ -32,11 +34,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import sim  # noqa: E402,F401  (picks the MuJoCo GL backend before anything imports mujoco)
 
 METHODS = {"df": "diffusion forcing", "diffusion_policy": "Diffusion Policy", "teacher_forcing": "teacher forcing",
-           "bc_rnn": "BC-RNN (robomimic)"}
+           "bc_rnn": "BC-RNN (robomimic)", "df_gated": "diffusion forcing + surprise gate"}
 DEFAULT_METHODS = ("df", "diffusion_policy", "teacher_forcing")  # add bc_rnn with --methods (needs the extra)
 CONDITIONS = {
     "clean": {},
@@ -46,12 +49,14 @@ CONDITIONS = {
     "distractor+occlusion": {"distractor": True, "occlusion": True},
 }
 SWEEP_CONDITION = "distractor+occlusion"
+GATE_SEED = 200000  # the gate's calibration episodes: never the evaluation's seeds
 MARK_BEGIN, MARK_END = "<!-- fruit_swap study: begin -->", "<!-- fruit_swap study: end -->"
 
 MODES = {
-    # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels
-    "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200]),
-    "full": dict(demos=100, ae_steps=1500, steps=6000, episodes=200, k_obs=[0, 50, 200]),
+    # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels,
+    # clean episodes that calibrate the surprise gate
+    "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200], gate_episodes=2),
+    "full": dict(demos=100, ae_steps=1500, steps=6000, episodes=200, k_obs=[0, 50, 200], gate_episodes=6),
 }
 
 
@@ -111,7 +116,25 @@ def train_method(method: str, run_dir: Path, store: Path, mode: dict, shared_sta
     return info
 
 
-def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path, seed: int, k_obs: int = -1) -> dict:
+def calibrate_gate(checkpoint: str, out: Path, episodes: int) -> list[float]:
+    """The surprise gate's per-camera thresholds, from clean episodes on seeds apart from the
+    evaluation's (bench/surprise_probe.py); saved, so a resumed study reuses them."""
+    path = out / "gate.json"
+    if path.exists():
+        return json.loads(path.read_text())["thresholds"]
+    from surprise_probe import QUANTILE, collect, suggest_thresholds
+
+    t0 = time.perf_counter()
+    clean, cameras = collect(checkpoint, episodes, GATE_SEED, {})
+    thresholds = suggest_thresholds(clean)
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"thresholds": thresholds, "cameras": cameras, "quantile": QUANTILE,
+                                "episodes": episodes, "seed": GATE_SEED, "wall_s": time.perf_counter() - t0}, indent=1))
+    return thresholds
+
+
+def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path, seed: int, k_obs: int = -1,
+                       gate: list[float] | None = None) -> dict:
     from sim.disturbances import DisturbanceConfig
     from sim.evaluate import EvalSettings, evaluate
 
@@ -120,7 +143,8 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
         summary = json.loads(result_file.read_text())
     else:
         settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out),
-                                k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]))
+                                k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]),
+                                surprise_threshold=list(gate or []))
         t0 = time.perf_counter()
         summary = evaluate(settings)
         summary["wall_s"] = time.perf_counter() - t0
@@ -154,7 +178,12 @@ def table(study: dict) -> str:
         train_txt = (f"{t['steps']} steps, {t['stage2_s'] / 60:.0f} min (+ shared stage 1 "
                      f"{study['stage1_s'] / 60:.0f} min), loss {t['final_loss']:.3f}"
                      + (f", commit {t['commit']}" if t.get("commit") else ""))
-        lines.append(f"| {METHODS[m]} (`policy={m}`) | {train_txt} | " + " | ".join(cells) + " |")
+        if m == "df_gated":
+            name = f"{METHODS[m]} (the df run; `surprise_threshold={res['gate']}`)"
+            train_txt = "as diffusion forcing"
+        else:
+            name = f"{METHODS[m]} (`policy={m}`)"
+        lines.append(f"| {name} | {train_txt} | " + " | ".join(cells) + " |")
     if study.get("sweep"):
         lines.append("")
         lines.append(f"Diffusion forcing under `{SWEEP_CONDITION}`, observations fed at noise level k_obs:")
@@ -233,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, help="eval episodes per method and condition")
     ap.add_argument("--k-obs", help="comma-separated k_obs levels for the sweep ('' to skip it)")
     ap.add_argument("--eval-seed", type=int, default=100000)
+    ap.add_argument("--no-gate", action="store_true", help="skip diffusion forcing with the surprise gate")
     ap.add_argument("--benchmarks", action="store_true", help="put the table into BENCHMARKS.md")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: the table and plots from what the study folder already holds")
@@ -274,6 +304,15 @@ def main(argv: list[str] | None = None) -> int:
                 f = out / "eval" / m / c / "results.json"
                 if f.exists():
                     study["methods"][m]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent, args.eval_seed)
+            gate_file = out / "eval" / "df_gated" / "gate.json"
+            if m == "df" and gate_file.exists():
+                study["methods"]["df_gated"] = {"training": info, "eval": {},
+                                                "gate": json.loads(gate_file.read_text())["thresholds"]}
+                for c in conditions:
+                    f = out / "eval" / "df_gated" / c / "results.json"
+                    if f.exists():
+                        study["methods"]["df_gated"]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent,
+                                                                                     args.eval_seed)
             continue
         info = train_method(m, out / "runs" / m, store, mode, shared, args.overrides)
         if shared is None:
@@ -285,6 +324,16 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed)
             study["methods"][m]["eval"][c] = r
             log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
+        if m == "df" and not args.no_gate:
+            gate = calibrate_gate(info["checkpoint"], out / "eval" / "df_gated", mode["gate_episodes"])
+            log(f"surprise gate thresholds {gate} (clean episodes from seed {GATE_SEED})")
+            study["methods"]["df_gated"] = {"training": info, "eval": {}, "gate": gate}
+            for c in conditions:
+                log(f"evaluating {METHODS['df_gated']}, {c}, {mode['episodes']} episodes")
+                r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / "df_gated" / c,
+                                       args.eval_seed, gate=gate)
+                study["methods"]["df_gated"]["eval"][c] = r
+                log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
     if "df" in study["methods"] and mode["k_obs"]:
         study["sweep"] = []
         for k in mode["k_obs"]:

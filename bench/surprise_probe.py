@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import sim  # noqa: E402,F401  (picks the MuJoCo GL backend)
 
+QUANTILE = 90.0  # the gate's threshold per camera: this percentile of the surprise on clean episodes
+
 
 def collect(checkpoint: str, episodes: int, seed: int, disturb: dict) -> list[tuple[list, str]]:
     """(surprise, what disturbs the step: "", "occlusion" or "distractor") for every policy step after the first."""
@@ -50,6 +52,11 @@ def collect(checkpoint: str, episodes: int, seed: int, disturb: dict) -> list[tu
     return out, list(policy.cameras)
 
 
+def suggest_thresholds(clean: list, quantile: float = QUANTILE) -> list[float]:
+    """Per camera, the surprise that clean steps exceed only (100 - quantile)% of the time."""
+    return [round(float(np.percentile([x[c] for x, _ in clean], quantile)), 3) for c in range(len(clean[0][0]))]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint")
@@ -70,9 +77,8 @@ def main(argv=None) -> int:
             q = np.percentile([x[c] for x in xs], [50, 90, 99, 99.9]) if xs else [np.nan] * 4
             report[name][cam] = dict(zip(["p50", "p90", "p99", "p99.9"], q.tolist() if xs else q))
             print(f"{name:45s} {cam:6s} {len(xs):5d} steps  p50 {q[0]:7.3f}  p90 {q[1]:7.3f}  p99 {q[2]:7.3f}  p99.9 {q[3]:7.3f}")
-    thresholds = [round(1.25 * float(np.percentile([x[c] for x in groups["clean episodes"]], 99.9)), 2)
-                  for c in range(len(cameras))]
-    print(f"suggested: surprise_threshold=[{','.join(map(str, thresholds))}] (1.25 x each camera's clean p99.9)")
+    thresholds = suggest_thresholds(clean)
+    print(f"suggested: surprise_threshold=[{','.join(map(str, thresholds))}] (each camera's clean p{QUANTILE:g})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "surprise.json").write_text(json.dumps({"checkpoint": args.checkpoint, "episodes": args.episodes,

@@ -29,7 +29,7 @@ class EvalSettings:
     lookahead: int = 0
     samples: int = 0
     exact_state: bool = False
-    surprise_threshold: float | list = 0.0  # 0: off; one threshold, or one per camera
+    surprise_threshold: list = field(default_factory=list)  # []: off; one threshold, or one per camera
     surprise_k_obs: int = 1000
     rate: float = 10.0
     max_seconds: float = 0.0
@@ -183,7 +183,7 @@ def deploy_sim(args, checkpoint: str) -> int:
     gate = surprise_gate(args.surprise)
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,
-                            surprise_threshold=gate[0] if gate else 0.0,
+                            surprise_threshold=gate[0] if gate else [],
                             rate=args.rate, max_seconds=args.max_seconds or 0.0, videos=0)
     _setup(settings)
     policy = _worker["policy"]

@@ -221,3 +221,16 @@ def test_a_surprising_view_is_masked_and_leaves_no_trace_in_memory():
     s3, a3 = run([calm, calm, calm])
     assert [k for _, k in s3.surprise_log] == [50, 50]
     assert not torch.equal(s3.z, s1.z)
+
+
+def test_the_adaptive_gate_trusts_a_view_as_far_as_its_surprise_allows():
+    D, chunk = 6, 2
+    model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
+    norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
+    s = PolicySampler(model, "df", norm_o, norm_a, chunk, k_obs=50, camera_dims=4, cameras=2, surprise=([1.0, 2.0], -1))
+    assert s.gated_level(torch.tensor([0.9, 1.9])) == 50  # expected: fed at k_obs
+    abar = s.schedule.abar
+    k = s.gated_level(torch.tensor([4.0, 1.0]))  # front 4x its threshold: a signal share of 1/4 at most
+    assert abar[k] <= 0.25 < abar[k - 1]
+    assert s.gated_level(torch.tensor([1e6, 1.0])) > 990  # an occluder: nearly masked
+    assert s.gated_level(torch.tensor([1.001, 1.0])) == 50  # barely surprised: never below k_obs

@@ -78,7 +78,7 @@ class PolicySampler:
         k_obs = self.k_obs
         if self.surprise is not None and self.t > 0:
             s = self.surprise_of(obs)
-            k_obs = self.surprise[1] if bool((s > self.surprise[0]).any()) else self.k_obs
+            k_obs = self.gated_level(s)
             self.surprise_log.append((s.tolist(), k_obs))
         self.t += 1
         o_in = self.as_fed(obs, k_obs)
@@ -103,6 +103,19 @@ class PolicySampler:
         if self.exact_state:
             eps[:, self.camera_dims:] = 0  # scaled to the level, not noised: the state is trusted
         return self.schedule.add_noise(o, self._levels(k_obs), eps)
+
+    def gated_level(self, surprise: torch.Tensor) -> int:
+        """The level a view is fed at, given its per-camera surprise: k_obs when every camera is
+        below its threshold; else the gate's level, or with level -1 the lowest level whose
+        signal share abar makes abar * surprise <= threshold on every camera (a view is trusted
+        exactly as far as what the memory expected lets it be)."""
+        thresholds, level = self.surprise
+        if not bool((surprise > thresholds).any()):
+            return self.k_obs
+        if level >= 0:
+            return level
+        share = float((thresholds / surprise).min())
+        return max(self.k_obs, int((self.schedule.abar > share).sum()))
 
     @torch.no_grad()
     def surprise_of(self, obs: torch.Tensor) -> torch.Tensor:
