@@ -94,11 +94,12 @@ def run_one(i: int) -> dict:
 
 
 def _masked(policy) -> dict:
-    """How many views the surprise gate masked (only when it is on)."""
+    """How many views the surprise gate fed above k_obs (masked, or noisier with the adaptive
+    level), of those it judged (only when it is on)."""
     sampler = getattr(policy, "sampler", None)
     if sampler is None or getattr(sampler, "surprise", None) is None:
         return {}
-    return {"views_masked": sum(k == sampler.surprise[1] for _, k in sampler.surprise_log),
+    return {"views_masked": sum(k != sampler.k_obs for _, k in sampler.surprise_log),
             "views_gated": len(sampler.surprise_log)}
 
 

@@ -2,8 +2,10 @@
 
 Each control step of a memory-carrying policy:
   1. the observation (camera latents + robot state) is fed at level k_obs: it is trusted
-     only as much as that level says, which is what keeps the policy steady when a
-     distractor appears or a camera is occluded;
+     only as much as that level says. With the surprise gate on, a view that the world
+     model (below) did not expect from the memory, on any camera, is fed at the gate's
+     level instead (1000: masked), so an occluder or a thrown distractor never reaches the
+     memory, and the episode goes on from what was seen before and the actions taken;
   2. the action chunk is denoised from pure noise in a few DDIM steps, either alone
      (autoregressive) or together with `lookahead - 1` future tokens whose observations and
      actions start fully noised (masked) and stay noisier than the present (pyramid);
@@ -91,7 +93,7 @@ class PolicySampler:
                 a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
             a = medoid(a)
         else:
-            a = self._pyramid(o_in, steps)
+            a = self._pyramid(o_in, steps, k_obs)
         self.absorb(o_in, a, k_obs)
         return self._unnormalize_actions(a)
 
@@ -136,7 +138,7 @@ class PolicySampler:
         h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(k_obs), self._levels(0))
         self.z = self.model.step_memory(h, self.z)
 
-    def _pyramid(self, o_in: torch.Tensor, steps: int) -> torch.Tensor:
+    def _pyramid(self, o_in: torch.Tensor, steps: int, k_obs: int) -> torch.Tensor:
         """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
         H, K, D = self.lookahead, self.model.K, self.obs_dim
         m = pyramid_levels(K, steps, H)
@@ -145,7 +147,7 @@ class PolicySampler:
         for r in range(len(m) - 1):
             z = self.z
             for h in range(H):
-                k_o = self.k_obs if h == 0 else int(m[r, h])
+                k_o = k_obs if h == 0 else int(m[r, h])
                 hid, x0 = self.model.denoise(z, x[h], self._levels(k_o), self._levels(int(m[r, h])))
                 z = self.model.step_memory(hid, z)
                 k, k_next = self._levels(int(m[r, h])), self._levels(int(m[r + 1, h]))
