@@ -154,6 +154,25 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
             "seeds": [seed, seed + summary["episodes"] - 1], "wall_s": summary.get("wall_s"), "out": str(out)}
 
 
+def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed: int,
+              calibration_episodes: int = 0, existing_only: bool = False) -> dict:
+    """Diffusion forcing's run again, with the surprise gate: calibrated (or read back), then
+    each condition evaluated (or, existing_only, the evaluations already on disk read back)."""
+    folder = out / "eval" / "df_gated"
+    gate = calibrate_gate(info["checkpoint"], folder, calibration_episodes)
+    log(f"surprise gate thresholds {gate} (clean episodes from seed {GATE_SEED})")
+    row = {"training": info, "eval": {}, "gate": gate}
+    for c in conditions:
+        if existing_only and not (folder / c / "results.json").exists():
+            continue
+        if not existing_only:
+            log(f"evaluating {METHODS['df_gated']}, {c}, {episodes} episodes")
+        r = evaluate_condition(info["checkpoint"], c, episodes, folder / c, seed, gate=gate)
+        row["eval"][c] = r
+        log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
+    return row
+
+
 # -- outputs ---------------------------------------------------------------------------------
 
 def table(study: dict) -> str:
@@ -304,15 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 f = out / "eval" / m / c / "results.json"
                 if f.exists():
                     study["methods"][m]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent, args.eval_seed)
-            gate_file = out / "eval" / "df_gated" / "gate.json"
-            if m == "df" and gate_file.exists():
-                study["methods"]["df_gated"] = {"training": info, "eval": {},
-                                                "gate": json.loads(gate_file.read_text())["thresholds"]}
-                for c in conditions:
-                    f = out / "eval" / "df_gated" / c / "results.json"
-                    if f.exists():
-                        study["methods"]["df_gated"]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent,
-                                                                                     args.eval_seed)
+            if m == "df" and (out / "eval" / "df_gated" / "gate.json").exists():
+                study["methods"]["df_gated"] = gated_row(info, out, conditions, 0, args.eval_seed, existing_only=True)
             continue
         info = train_method(m, out / "runs" / m, store, mode, shared, args.overrides)
         if shared is None:
@@ -325,15 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             study["methods"][m]["eval"][c] = r
             log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
         if m == "df" and not args.no_gate:
-            gate = calibrate_gate(info["checkpoint"], out / "eval" / "df_gated", mode["gate_episodes"])
-            log(f"surprise gate thresholds {gate} (clean episodes from seed {GATE_SEED})")
-            study["methods"]["df_gated"] = {"training": info, "eval": {}, "gate": gate}
-            for c in conditions:
-                log(f"evaluating {METHODS['df_gated']}, {c}, {mode['episodes']} episodes")
-                r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / "df_gated" / c,
-                                       args.eval_seed, gate=gate)
-                study["methods"]["df_gated"]["eval"][c] = r
-                log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
+            study["methods"]["df_gated"] = gated_row(info, out, conditions, mode["episodes"], args.eval_seed,
+                                                     calibration_episodes=mode["gate_episodes"])
     if "df" in study["methods"] and mode["k_obs"]:
         study["sweep"] = []
         for k in mode["k_obs"]:

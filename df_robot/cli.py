@@ -58,8 +58,9 @@ def _eval(args) -> int:
 
     out = cfg.out or str(Path(checkpoint).parent.parent / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
-                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples, exact_state=cfg.exact_state,
-                            surprise_threshold=list(cfg.surprise_threshold), surprise_k_obs=cfg.surprise_k_obs, rate=cfg.rate,
+                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples,
+                            exact_state=cfg.exact_state, surprise_threshold=list(cfg.surprise_threshold),
+                            surprise_k_obs=cfg.surprise_k_obs, rate=cfg.rate,
                             max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
                             disturb=DisturbanceConfig(**cfg.disturb))
     if cfg.sweep_k_obs:

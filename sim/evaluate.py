@@ -178,9 +178,9 @@ def deploy_sim(args, checkpoint: str) -> int:
     """`df-robot deploy --robot sim`: the deploy loop on the twin, episode by episode, in this process."""
     from rich.console import Console
 
-    console = Console(emoji=False)
     from df_robot.policy.sampler import surprise_gate
 
+    console = Console(emoji=False)
     gate = surprise_gate(args.surprise)
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,

@@ -51,6 +51,10 @@ class Layout:
 LAYOUTS = [Layout(a, o) for a, o in itertools.permutations(range(3), 2)]
 
 
+def move_name(fruit: str, src: int, dst: int) -> str:
+    return f"{fruit} {SLOT_NAMES[src]}->{SLOT_NAMES[dst]}"
+
+
 def rest_height(fruit: str) -> float:
     size = FRUITS[fruit][1]
     return TABLE_TOP + (size[2] if len(size) == 3 else size[0])
@@ -129,11 +133,11 @@ class FruitSwapTask:
         for f in FRUITS:
             slot = self.fruit_slot(f)
             if slot is not None and slot != self._rest.get(f) and not self.touching_hand(f):
-                self.moves.append(f"{f} {SLOT_NAMES[self._rest[f]]}->{SLOT_NAMES[slot]}")
+                self.moves.append(move_name(f, self._rest[f], slot))
                 self._rest[f] = slot
 
     def planned_moves(self) -> list[str]:
-        return [f"{f} {SLOT_NAMES[a]}->{SLOT_NAMES[b]}" for f, a, b in self.layout.plan()]
+        return [move_name(f, a, b) for f, a, b in self.layout.plan()]
 
     def outcome(self) -> str:
         """A failed episode's kind, for the eval report: how many planned moves were made in
