@@ -116,6 +116,62 @@ def train_method(method: str, run_dir: Path, store: Path, mode: dict, shared_sta
     return info
 
 
+def _train_in_child(method: str, run_dir: Path, store: Path, mode: dict, shared_stage1: Path | None,
+                    extra: list[str]) -> None:
+    """One training in its own process, its output in <run>/train.log."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sys.stdout = sys.stderr = open(run_dir / "train.log", "a", buffering=1)
+    from df_robot.cli import run_guarded
+
+    def run(_) -> int:
+        train_method(method, run_dir, store, mode, shared_stage1, extra)
+        return 0
+
+    sys.exit(run_guarded(run, None))  # a config mistake: one line in the log, exit code 1
+
+
+def train_methods(methods: list[str], out: Path, store: Path, mode: dict, extra: list[str], parallel: int) -> dict:
+    """Every method's training on the same demos. The first builds the stage-1 autoencoders,
+    which the others copy; with parallel > 1 the trainings run in that many processes of one
+    torch thread each (two one-thread trainings do about twice the steps of one two-thread
+    training on this 2-core machine), the slowest (teacher forcing) started first."""
+    import multiprocessing as mp
+
+    runs = {m: out / "runs" / m for m in methods}
+    shared = runs[methods[0]] / "stage1.pt"
+    if parallel <= 1:
+        return {m: train_method(m, runs[m], store, mode, None if i == 0 else shared, extra)
+                for i, m in enumerate(methods)}
+    ctx = mp.get_context("spawn")
+    one_thread = [*extra, "train.threads=1"]
+    queue = sorted(methods[1:], key=lambda m: m != "teacher_forcing")
+    running = {}
+
+    def start(m: str, stage1: Path | None) -> None:
+        log(f"training {METHODS[m]} in its own process (log: {runs[m] / 'train.log'})")
+        running[m] = ctx.Process(target=_train_in_child, args=(m, runs[m], store, mode, stage1, one_thread))
+        running[m].start()
+
+    start(methods[0], None)
+    while running or queue:
+        time.sleep(5)
+        for m, proc in list(running.items()):
+            if not proc.is_alive():
+                del running[m]
+                if proc.exitcode != 0:
+                    for other in running.values():
+                        other.terminate()
+                    last = (runs[m] / "train.log").read_text().strip().splitlines()[-1:] or [""]
+                    raise SystemExit(f"training {METHODS[m]} failed (exit code {proc.exitcode}): {last[0]} "
+                                     f"(see {runs[m] / 'train.log'})")
+                log(f"{METHODS[m]} trained")
+        while queue and len(running) < parallel and shared.exists():
+            start(queue.pop(0), shared)
+        if queue and not running and not shared.exists():
+            raise SystemExit(f"{shared}: the first training ended without stage 1")
+    return {m: json.loads((runs[m] / "train.json").read_text()) for m in methods}
+
+
 def calibrate_gate(checkpoint: str, out: Path, episodes: int) -> list[float]:
     """The surprise gate's per-camera thresholds, from clean episodes on seeds apart from the
     evaluation's (bench/surprise_probe.py); saved, so a resumed study reuses them."""
@@ -182,6 +238,11 @@ def table(study: dict) -> str:
                  f"torch {p['torch']}. Mode `{study['mode']}`: {study['demos']} scripted demos (seeds 0-{study['demos'] - 1}), "
                  f"{study['episodes']} eval episodes per cell (seeds {study['eval_seed']}-{study['eval_seed'] + study['episodes'] - 1}, "
                  "the same for every method and condition).")
+    if study.get("train_wall_s"):
+        at_once = study.get("parallel", 1)
+        lines.append(f"Wall time: {study['wall_s'] / 60:.0f} min in all, of which the trainings "
+                     f"{study['train_wall_s'] / 60:.0f} min ("
+                     + ("one after another" if at_once <= 1 else f"{at_once} at once, one torch thread each") + ").")
     lines.append("")
     lines.append("```\n" + study["command"] + "\n```")
     lines.append("")
@@ -281,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, help="eval episodes per method and condition")
     ap.add_argument("--k-obs", help="comma-separated k_obs levels for the sweep ('' to skip it)")
     ap.add_argument("--eval-seed", type=int, default=100000)
+    ap.add_argument("--parallel", type=int, default=2,
+                    help="trainings run at once, one torch thread each (1: one after another, all threads)")
     ap.add_argument("--no-gate", action="store_true", help="skip diffusion forcing with the surprise gate")
     ap.add_argument("--benchmarks", action="store_true", help="put the table into BENCHMARKS.md")
     ap.add_argument("--report-only", action="store_true",
@@ -310,8 +373,12 @@ def main(argv: list[str] | None = None) -> int:
              "provenance": provenance(), "demos": mode["demos"], "episodes": mode["episodes"],
              "eval_seed": args.eval_seed, "conditions": conditions, "overrides": args.overrides, "methods": {}}
     study["data"] = {"store": str(store), "demos": mode["demos"]} if args.report_only else record_demos(store, mode["demos"])
-    shared = None
-    for m in methods:  # train, then evaluate, one method at a time: the first figures come early
+    if not args.report_only:
+        t_train = time.perf_counter()
+        trained = train_methods(methods, out, store, mode, args.overrides, args.parallel)
+        study["train_wall_s"] = time.perf_counter() - t_train
+        study["parallel"] = args.parallel
+    for m in methods:
         if args.report_only:
             done = out / "runs" / m / "train.json"
             if not done.exists():
@@ -326,10 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             if m == "df" and (out / "eval" / "df_gated" / "gate.json").exists():
                 study["methods"]["df_gated"] = gated_row(info, out, conditions, 0, args.eval_seed, existing_only=True)
             continue
-        info = train_method(m, out / "runs" / m, store, mode, shared, args.overrides)
-        if shared is None:
-            shared = out / "runs" / m / "stage1.pt"
-            study["stage1_s"] = info["stage1_s"]
+        info = trained[m]
+        study.setdefault("stage1_s", info["stage1_s"])
         study["methods"][m] = {"training": info, "eval": {}}
         for c in conditions:
             log(f"evaluating {METHODS[m]}, {c}, {mode['episodes']} episodes")

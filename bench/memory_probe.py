@@ -79,6 +79,7 @@ class Probe:
         self.sampler = PolicySampler(self.model, "df", self.obs_norm, self.act_norm, self.chunk, steps, k_obs,
                                      lookahead, seed, horizon=self.horizon)
         self.gen = torch.Generator().manual_seed(seed)
+        self.temperature = 1.0
 
     def _lv(self, k: int, n: int = 1) -> torch.Tensor:
         return torch.full((n,), int(k), dtype=torch.long)
@@ -114,7 +115,7 @@ class Probe:
         n, D = self.samples, self.model.dims.obs_dim
         o = self._obs_in(obs).expand(n, -1)
         zz = z.expand(n, -1)
-        a = torch.randn(n, self.model.dims.act_dim, generator=self.gen)
+        a = self.temperature * torch.randn(n, self.model.dims.act_dim, generator=self.gen)
         levels = ddim_levels(self.model.K, self.steps)
         for k, k_next in zip(levels[:-1], levels[1:]):
             _, x0 = self.model.denoise(zz, torch.cat([o, a], -1), self._lv(self.k_obs, n), self._lv(k, n))
@@ -231,6 +232,7 @@ def main() -> int:
     p.add_argument("--guidance", type=float, default=0.0, help="history guidance weight w")
     p.add_argument("--obs-guidance", type=float, default=0.0,
                    help="observation guidance weight: away from the same token with its observation masked")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the initial noise of each chunk")
     p.add_argument("--out", type=Path, default=None, help="write the counts as JSON here")
     p.add_argument("--handover", type=int, default=0, metavar="N",
                    help="run N twin episodes: policy alone vs expert for move 1 then policy")
@@ -259,6 +261,7 @@ def main() -> int:
     k_obs = ckpt["config"]["policy"]["k_obs"] if args.k_obs is None else args.k_obs
     probe = Probe(ckpt, args.samples, args.steps, k_obs, seed=0, guidance=args.guidance,
                   lookahead=args.lookahead, obs_guidance=args.obs_guidance)
+    probe.temperature = args.temperature
     C = probe.chunk
     counts = {m: {"right": 0, "wrong": 0, "home": 0} for m in ("memory", "fresh")}
     per_episode = []

@@ -22,7 +22,8 @@ def deploy_franka(args) -> int:
 
     console = Console(emoji=False, highlight=False)
     ckpt = load_checkpoint(args.checkpoint or newest_checkpoint(args.task), task=args.task)
-    policy = load_policy(ckpt, steps=args.steps, k_obs=args.obs_noise, surprise=surprise_gate(args.surprise))
+    policy = load_policy(ckpt, steps=args.steps, k_obs=args.obs_noise, surprise=surprise_gate(args.surprise),
+                         temperature=args.temperature)
     h, w = ckpt["stage1"].get("camera_hw", (96, 96))
     cameras = open_cameras(args.cameras, list(policy.cameras))
     period = 1.0 / args.rate

@@ -59,6 +59,7 @@ def _eval(args) -> int:
     out = cfg.out or str(Path(checkpoint).parent.parent / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
                             steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples,
+                            temperature=cfg.temperature,
                             exact_state=cfg.exact_state, surprise_threshold=list(cfg.surprise_threshold),
                             surprise_k_obs=cfg.surprise_k_obs, rate=cfg.rate,
                             max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--surprise", default=None, metavar="T[,T2...]",
                         help="surprise gate: a view whose camera latents are further than T (one per camera) from "
                         "what the memory predicted is fed fully noised, as if masked (see bench/surprise_probe.py)")
+    deploy.add_argument("--temperature", type=float, default=None,
+                        help="scale of each action chunk's initial noise: 0 = deterministic DDIM, the policy's main "
+                        "mode; 1 = plain sampling (default: the checkpoint's)")
     deploy.add_argument("--episodes", type=int, default=1)
     deploy.add_argument("--max-seconds", type=float, default=None, help="per episode (default: the task's limit)")
     deploy.add_argument("--seed", type=int, default=100000, help="twin only: first episode seed")

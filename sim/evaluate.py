@@ -28,6 +28,7 @@ class EvalSettings:
     k_obs: int = -1
     lookahead: int = 0
     samples: int = 0
+    temperature: float = -1.0  # < 0: the checkpoint's
     exact_state: bool = False
     surprise_threshold: list = field(default_factory=list)  # []: off; one threshold, or one per camera
     surprise_k_obs: int = 1000
@@ -59,6 +60,7 @@ def _setup(settings: EvalSettings) -> None:
     policy = load_policy(ckpt, steps=settings.steps or None, k_obs=None if settings.k_obs < 0 else settings.k_obs,
                          lookahead=settings.lookahead or None, samples=settings.samples or None,
                          exact_state=settings.exact_state,
+                         temperature=None if settings.temperature < 0 else settings.temperature,
                          surprise=(settings.surprise_threshold, settings.surprise_k_obs) if settings.surprise_threshold else None)
     _worker.update(settings=settings, twin=twin, task=FruitSwapTask(twin), policy=policy,
                    disturb=Disturbances(twin, settings.disturb),
@@ -185,11 +187,12 @@ def deploy_sim(args, checkpoint: str) -> int:
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=1,
                             steps=args.steps or 0, k_obs=-1 if args.obs_noise is None else args.obs_noise,
                             surprise_threshold=gate[0] if gate else [],
+                            temperature=-1.0 if args.temperature is None else args.temperature,
                             rate=args.rate, max_seconds=args.max_seconds or 0.0, videos=0)
     _setup(settings)
     policy = _worker["policy"]
     console.print(f"checkpoint {checkpoint} (task {policy.task}, policy {policy.sampler.kind}, "
-                  f"k_obs {policy.sampler.k_obs}, {policy.sampler.steps} steps)")
+                  f"k_obs {policy.sampler.k_obs}, {policy.sampler.steps} steps, temperature {policy.sampler.temperature:g})")
     console.print(f"safety limits: {SafetyLimits().describe()}")
     ok = 0
     for i in range(args.episodes):

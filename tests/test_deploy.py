@@ -288,6 +288,8 @@ def test_deploy_on_the_twin_with_a_surprise_gate(tiny_policy, capsys):
     assert main(args + ["--surprise", "1e9"]) == 0
     out = capsys.readouterr().out
     assert "surprise gate masked 0 of " in out and "success rate 0/1" in out
+    assert main(args + ["--temperature", "0"]) == 0
+    assert "temperature 0)" in capsys.readouterr().out
     assert main(args + ["--surprise", "1e-9,1e9"]) == 0  # every front view after the first is a surprise
     masked = re.search(r"surprise gate masked (\d+) of (\d+) views", capsys.readouterr().out)
     assert masked and int(masked[1]) == int(masked[2]) > 0

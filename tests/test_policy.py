@@ -126,20 +126,26 @@ def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
     assert dp <= 0.75, dp
 
 
-def test_all_phases_makes_every_frame_a_token_start_once():
+def test_all_phases_makes_every_frame_a_token_start_and_every_sequence_starts_at_rest():
     lengths, chunk = [11, 16], 4
     obs = [np.arange(L, dtype=np.float32)[:, None, None].repeat(2, axis=2) + 100 * e for e, L in enumerate(lengths)]
     acts = [o[:, 0, :].copy() for o in obs]
     plain = build_token_data(obs, acts, chunk)
     shifted = build_token_data(obs, acts, chunk, phases=True)
     assert plain.mask.sum() == sum(-(-L // chunk) for L in lengths)
-    starts = shifted.obs_norm.unnormalize(shifted.obs[shifted.mask][:, 0])[:, 0].round().int().tolist()
-    assert sorted(starts) == sorted(list(range(11)) + [100 + f for f in range(16)])
-    # each token's action chunk starts at its own frame and holds the episode's last action past the end
-    acts_first = shifted.act_norm.unnormalize(shifted.act[shifted.mask][:, :2])[:, 0].round().int().tolist()
-    assert acts_first == starts
+    unnorm = shifted.obs_norm.unnormalize(shifted.obs[:, :, 0])[..., 0].round().int()
+    starts = unnorm[shifted.mask].tolist()
+    # every frame starts a token; the shifted grids add starts at the first frame (held longer)
+    assert sorted(set(starts)) == sorted(list(range(11)) + [100 + f for f in range(16)])
+    assert starts.count(0) == starts.count(100) == chunk and len(starts) == 11 + 16 + 2 * (chunk - 1)
+    # as at deploy, each sequence's memory starts at the episode's first frame, never mid-motion
+    assert sorted(unnorm[:, 0].tolist()) == [0] * chunk + [100] * chunk
+    # a shifted grid holds the first action (the rest) p periods longer, then the episode as recorded
+    act = shifted.act_norm.unnormalize(shifted.act.reshape(len(shifted.act), -1, 2))[..., 0].round().int()
+    assert act[1, :3].tolist() == [0, 0, 1]  # p = 1: the first token [0, 0, 1, 2], the next from frame 3
+    assert shifted.obs_norm.unnormalize(shifted.obs[1, 1, 0])[0].round() == 3
     last = shifted.act_norm.unnormalize(shifted.act[shifted.mask][:, -2:])[:, 0].round().int().tolist()
-    assert all(min(s + chunk - 1, 10 if s < 100 else 115) == l for s, l in zip(starts, last))
+    assert max(last) == 115 and all(l <= (10 if s < 100 else 115) for s, l in zip(starts, last))
 
 
 def test_a_horizon_past_the_chunk_predicts_ahead_and_executes_the_chunk(tmp_path):
@@ -197,6 +203,28 @@ def test_several_samples_and_an_exact_state_change_what_the_model_is_fed():
     assert sampler.act(obs).shape == (chunk, 2) and sampler.z.shape == (1, 16)
     with pytest.raises(ValueError, match="samples=3: expected 1, or more with lookahead 1"):
         PolicySampler(model, "df", norm_o, norm_a, chunk, samples=3, lookahead=2)
+
+
+def test_temperature_zero_makes_the_chunk_a_function_of_memory_and_observation():
+    """temperature scales each chunk's initial noise: at 0 the DDIM path is deterministic, so two
+    samplers with different seeds choose the same chunk for the same (memory, observation);
+    at 1 they draw different ones. A negative scale is a one-line error."""
+    from df_robot.errors import UserError
+
+    D, chunk = 6, 2
+    model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
+    norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
+    obs = torch.randn(D)
+
+    def chunk_of(temperature, seed):
+        s = PolicySampler(model, "df", norm_o, norm_a, chunk, steps=4, k_obs=0, seed=seed, exact_state=True,
+                          camera_dims=0, temperature=temperature)
+        return s.act(obs)
+
+    assert torch.allclose(chunk_of(0.0, 1), chunk_of(0.0, 2), atol=1e-6)
+    assert (chunk_of(1.0, 1) - chunk_of(1.0, 2)).abs().max() > 1e-2
+    with pytest.raises(UserError, match="temperature=-0.5: expected a scale >= 0"):
+        chunk_of(-0.5, 0)
 
 
 def test_a_surprising_view_is_masked_and_leaves_no_trace_in_memory():

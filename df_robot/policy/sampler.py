@@ -10,9 +10,12 @@ Each control step of a memory-carrying policy:
      (autoregressive) or together with `lookahead - 1` future tokens whose observations and
      actions start fully noised (masked) and stay noisier than the present (pyramid);
   3. the memory absorbs the present token: the observation at k_obs, the chosen actions clean.
-With `samples` > 1 the chunk is drawn that many times in one batch and the medoid kept (the
-sample closest to all others): a cheap step toward the distribution's main mode, so a
-decision the policy makes 80% one way is not left to one coin flip per chunk.
+`temperature` scales the noise each chunk starts from. At 1 every chunk is a fresh draw, so
+a decision the policy makes 93% one way is re-drawn every 0.8 s and a few draws the other
+way make it dither between the fruits; at 0 DDIM is deterministic, the chunk a function of
+the memory and the observation, and the policy keeps to its main mode (BENCHMARKS.md,
+attempt 9). With `samples` > 1 the chunk is drawn that many times in one batch and the
+medoid kept (the sample closest to all others), a weaker step the same way.
 The cost of a step is independent of how long the episode has run.
 
 The same model predicts the next observation given the memory (a world model): its latent
@@ -36,7 +39,7 @@ class PolicySampler:
     def __init__(self, model: DiffusionForcingModel, kind: str, obs_norm: Normalizer, act_norm: Normalizer,
                  chunk: int, steps: int = 10, k_obs: int = 50, lookahead: int = 1, seed: int = 0,
                  horizon: int | None = None, samples: int = 1, camera_dims: int | None = None, cameras: int = 1,
-                 exact_state: bool = False, surprise: tuple | None = None):
+                 exact_state: bool = False, surprise: tuple | None = None, temperature: float = 1.0):
         self.model, self.kind = model.eval(), kind
         self.schedule = NoiseSchedule(model.K)
         self.obs_norm, self.act_norm, self.chunk = obs_norm, act_norm, chunk
@@ -45,6 +48,9 @@ class PolicySampler:
         if samples < 1 or (samples > 1 and lookahead > 1):
             raise ValueError(f"samples={samples}: expected 1, or more with lookahead 1 (found lookahead {lookahead})")
         self.samples = samples
+        if temperature < 0:
+            raise UserError(f"temperature={temperature}: expected a scale >= 0 of the initial noise (1: plain DDIM)")
+        self.temperature = temperature  # scale of each chunk's initial noise: < 1 leans to the main mode
         self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
         self.camera_dims = camera_dims or self.obs_dim  # the first obs dims are camera latents, the rest robot state
         self.exact_state = exact_state  # the robot state fed noise-free (scaled to the level)
@@ -86,7 +92,7 @@ class PolicySampler:
         o_in = self.as_fed(obs, k_obs)
         if self.lookahead <= 1:
             M = self.samples
-            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self._noise(M, self.act_dim)
+            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self.temperature * self._noise(M, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
             for k, k_next in zip(levels[:-1], levels[1:]):
                 _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(k_obs), self._levels(k))
@@ -142,8 +148,8 @@ class PolicySampler:
         """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
         H, K, D = self.lookahead, self.model.K, self.obs_dim
         m = pyramid_levels(K, steps, H)
-        x = [torch.cat([o_in, self._noise(1, self.act_dim)], -1)] + \
-            [self._noise(1, D + self.act_dim) for _ in range(H - 1)]
+        x = [torch.cat([o_in, self.temperature * self._noise(1, self.act_dim)], -1)] + \
+            [self.temperature * self._noise(1, D + self.act_dim) for _ in range(H - 1)]
         for r in range(len(m) - 1):
             z = self.z
             for h in range(H):
@@ -162,7 +168,7 @@ class PolicySampler:
         self.prev_obs = o
         M = self.samples
         cond, o = torch.cat([prev, o], -1).expand(M, -1), o.expand(M, -1)
-        a = self._noise(M, self.act_dim)
+        a = self.temperature * self._noise(M, self.act_dim)
         levels = ddim_levels(self.model.K, steps)
         for k, k_next in zip(levels[:-1], levels[1:]):
             _, x0 = self.model.denoise(cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))
@@ -207,7 +213,7 @@ class ImagePolicy:
 
     def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
                  use_ema: bool = True, seed: int = 0, samples: int | None = None, exact_state: bool = False,
-                 surprise: tuple | None = None):
+                 surprise: tuple | None = None, temperature: float | None = None):
         pc = ckpt["config"]["policy"]
         model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
         model.load_state_dict(ckpt["ema" if use_ema else "model"])
@@ -225,7 +231,7 @@ class ImagePolicy:
             lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]),
             samples=samples or pc.get("samples", 1),
             camera_dims=len(self.cameras) * s1["latent_dim"], cameras=len(self.cameras), exact_state=exact_state,
-            surprise=surprise)
+            surprise=surprise, temperature=pc.get("temperature", 1.0) if temperature is None else temperature)
         self.chunk, self.task = ckpt["chunk"], ckpt["task"]
 
     def reset(self) -> None:
@@ -274,11 +280,12 @@ def surprise_gate(text: str | None) -> tuple | None:
 
 
 def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                samples: int | None = None, exact_state: bool = False, surprise: tuple | None = None):
+                samples: int | None = None, exact_state: bool = False, surprise: tuple | None = None,
+                temperature: float | None = None):
     """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
     if ckpt.get("policy") == "bc_rnn":
         from df_robot.policy.bc_rnn import BCRNNPolicy
 
         return BCRNNPolicy(ckpt)
     return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, samples=samples, exact_state=exact_state,
-                       surprise=surprise)
+                       surprise=surprise, temperature=temperature)

@@ -7,10 +7,14 @@ last action is repeated past the episode's end: the robot holds); deploy execute
 each token's loss see where its motion is going, not only its first few centimetres. Latents are cached for several
 random-shift views of every frame (the augmentation), and one is drawn per token in training.
 
-With `phases=True` every episode also yields the sequences that start `p` frames later
-(p = 1 .. chunk-1), so each frame serves once as a token start: chunk times the distinct
-(observation, action chunk) pairs from the same demonstrations. The policy then learns from
-all frames, as Diffusion Policy's sliding windows do, not from every chunk-th frame only.
+With `phases=True` every episode also yields its sequences with the token grid shifted by
+`p` frames (p = 1 .. chunk-1), so each frame serves once as a token start: chunk times the
+distinct (observation, action chunk) pairs from the same demonstrations. The policy then
+learns from all frames, as Diffusion Policy's sliding windows do, not from every chunk-th
+frame only. The grid is shifted by holding the first frame p frames longer (a longer rest
+before the robot sets off), not by dropping p frames: every sequence still starts where
+deploy starts the memory, at rest before the first motion. (Dropping them taught the fresh
+memory that the arm may already be on its way: BENCHMARKS.md, attempt 9.)
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: lis
     if act_norm is None:
         act_norm = Normalizer.fit(torch.from_numpy(np.concatenate(per_episode_actions)))
     if phases:
-        shifted = [(o[p:], a[p:]) for o, a in zip(per_episode_obs, per_episode_actions)
-                   for p in range(chunk) if len(o) > p]
+        shifted = [(np.concatenate([o[:1].repeat(p, 0), o]), np.concatenate([a[:1].repeat(p, 0), a]))
+                   for o, a in zip(per_episode_obs, per_episode_actions) for p in range(chunk)]
         per_episode_obs, per_episode_actions = [o for o, _ in shifted], [a for _, a in shifted]
     E = len(per_episode_obs)
     Ts = [-(-len(o) // chunk) for o in per_episode_obs]

@@ -1,0 +1,61 @@
+"""The fruit-swap study's trainings (bench/fruit_swap.py): shared stage 1, parallel processes."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from df_robot.store import EpisodeWriter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+TINY = ["train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
+        "train.batch_size=2"]
+MODE = dict(demos=3, ae_steps=3, steps=4)
+
+
+def tiny_store(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(path, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
+                       task="fruit_swap") as w:
+        for _ in range(3):
+            w.begin_episode()
+            for t in range(20):
+                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
+                            block=True)
+            w.end_episode({"success": True})
+    return path
+
+
+def test_parallel_trainings_share_one_stage_1(tmp_path):
+    from fruit_swap import train_methods
+
+    store = tiny_store(tmp_path / "demos.zarr")
+    methods = ["df", "diffusion_policy", "teacher_forcing"]
+    infos = train_methods(methods, tmp_path, store, MODE, TINY, parallel=2)
+    assert list(infos) == methods and all(i["steps"] == 4 and i["method"] == m for m, i in infos.items())
+    stage1 = {m: torch.load(tmp_path / "runs" / m / "stage1.pt", weights_only=False) for m in methods}
+    first = stage1["df"]["extra"]["autoencoders"]["front"]
+    for m in methods[1:]:  # the same autoencoders, so the same latents for every method
+        assert all(torch.equal(first[k], stage1[m]["extra"]["autoencoders"]["front"][k]) for k in first)
+        ckpt = torch.load(tmp_path / "runs" / m / "checkpoints" / "latest.pt", weights_only=False)
+        assert ckpt["step"] == 4 and ckpt["policy"] == m
+    for m in methods:  # each child trained with one thread and wrote its own log
+        assert "train.threads=1" in infos[m]["overrides"]
+        assert (tmp_path / "runs" / m / "train.log").stat().st_size > 0
+    again = train_methods(methods, tmp_path, store, MODE, TINY, parallel=2)  # resumed study: nothing retrained
+    assert again == json.loads(json.dumps(infos))
+
+
+def test_a_failed_training_names_the_method_and_its_log(tmp_path):
+    from fruit_swap import train_methods
+
+    store = tiny_store(tmp_path / "demos.zarr")
+    with pytest.raises(SystemExit, match=r"training diffusion forcing failed \(exit code 1\): .*train.nosuchkey.*"
+                                         r"\(see .*df/train.log\)"):
+        train_methods(["df", "teacher_forcing"], tmp_path, store, MODE, [*TINY, "train.nosuchkey=1"], parallel=2)
+    assert not (tmp_path / "runs" / "teacher_forcing").exists()  # nothing started after the failure
