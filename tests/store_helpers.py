@@ -47,3 +47,21 @@ def assert_episode_equal(store, e: int) -> None:
     np.testing.assert_array_equal(store.get("timestamp", e), [e + t * 0.1 for t in range(n)])
     m = store.episode_meta(e)
     assert {k: m[k] for k in ("seed", "success", "layout")} == meta(e)
+
+
+def random_image_store(path, episodes: int = 3, failed: tuple = ()):
+    """A fruit-swap store of `episodes` x 20 frames of random 40x40 images (two cameras), for
+    training runs that only need to run; the episodes in `failed` are marked unsuccessful."""
+    from df_robot.store import EpisodeWriter
+
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(path, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
+                       task="fruit_swap") as w:
+        for e in range(episodes):
+            w.begin_episode()
+            for t in range(20):
+                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
+                            block=True)
+            w.end_episode({"success": e not in failed})
+    return path

@@ -4,11 +4,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from df_robot.store import EpisodeWriter
+from store_helpers import random_image_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -17,24 +16,10 @@ TINY = ["train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "po
 MODE = dict(demos=3, ae_steps=3, steps=4)
 
 
-def tiny_store(path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    with EpisodeWriter(path, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
-                       task="fruit_swap") as w:
-        for _ in range(3):
-            w.begin_episode()
-            for t in range(20):
-                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
-                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
-                            block=True)
-            w.end_episode({"success": True})
-    return path
-
-
 def test_parallel_trainings_share_one_stage_1(tmp_path):
     from fruit_swap import train_methods
 
-    store = tiny_store(tmp_path / "demos.zarr")
+    store = random_image_store(tmp_path / "demos.zarr")
     methods = ["df", "diffusion_policy", "teacher_forcing"]
     infos = train_methods(methods, tmp_path, store, MODE, TINY, parallel=2)
     assert list(infos) == methods and all(i["steps"] == 4 and i["method"] == m for m, i in infos.items())
@@ -54,7 +39,7 @@ def test_parallel_trainings_share_one_stage_1(tmp_path):
 def test_a_failed_training_names_the_method_and_its_log(tmp_path):
     from fruit_swap import train_methods
 
-    store = tiny_store(tmp_path / "demos.zarr")
+    store = random_image_store(tmp_path / "demos.zarr")
     with pytest.raises(SystemExit, match=r"training diffusion forcing failed \(exit code 1\): .*train.nosuchkey.*"
                                          r"\(see .*df/train.log\)"):
         train_methods(["df", "teacher_forcing"], tmp_path, store, MODE, [*TINY, "train.nosuchkey=1"], parallel=2)

@@ -13,9 +13,9 @@ import torch
 from df_robot.cli import main as cli_main
 from df_robot.errors import UserError
 from df_robot.policy.sampler import ImagePolicy
-from df_robot.store import EpisodeWriter
 from df_robot.train import load_checkpoint, save_atomic, train, train_on_tokens
 from policy_helpers import cue_data, tiny_cfg
+from store_helpers import random_image_store
 
 HERE = Path(__file__).parent
 
@@ -86,17 +86,8 @@ def test_a_checkpoint_for_another_task_is_refused(tmp_path):
 
 def test_train_from_a_store_end_to_end(tmp_path):
     """Stage 1 and 2 from a real store; the checkpoint drives ImagePolicy and its world model."""
-    store = tmp_path / "demo.zarr"
+    store = random_image_store(tmp_path / "demo.zarr", failed=(1,))
     rng = np.random.default_rng(0)
-    with EpisodeWriter(store, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
-                       task="fruit_swap") as w:
-        for e in range(3):
-            w.begin_episode()
-            for t in range(20):
-                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
-                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
-                            block=True)
-            w.end_episode({"success": e != 1})
     run = tmp_path / "run"
     result = train([f"data.path={store}", f"run_dir={run}", "train.steps=5", "train.ae.steps=3",
                     "train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
