@@ -12,7 +12,7 @@ clean episodes with seeds apart from the evaluation's), and writes:
     <out>/k_obs.png         diffusion forcing's success against k_obs, under disturbances
     <out>/table.md          the table (also put into BENCHMARKS.md with --benchmarks)
 
-    python bench/fruit_swap.py --quick                  # about 24 minutes: checks the pipeline
+    python bench/fruit_swap.py --quick                  # about 21 minutes: checks the pipeline
     python bench/fruit_swap.py --benchmarks             # the full study (hours; resumable)
 
 Every stage is skipped when its output exists, so an interrupted study continues where it
@@ -332,7 +332,7 @@ def write_benchmarks(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a small study (~24 min) that checks the whole pipeline")
+    ap.add_argument("--quick", action="store_true", help="a small study (~21 min) that checks the whole pipeline")
     ap.add_argument("--out", help="study folder (default: bench/results/fruit_swap_<mode>)")
     ap.add_argument("--store", help="demonstration store (default: <out>/demos.zarr; recorded if short)")
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {list(METHODS)}")
