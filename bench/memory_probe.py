@@ -66,7 +66,7 @@ def decision(act: np.ndarray, move: int = 2) -> dict | None:
 
 class Probe:
     def __init__(self, ckpt: dict, samples: int, steps: int, k_obs: int, seed: int, guidance: float = 0.0, lookahead: int = 1,
-                 obs_guidance: float = 0.0):
+                 obs_guidance: float = 0.0, temperature: float = 1.0):
         self.model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), ckpt["config"]["policy"]["K"])
         self.model.load_state_dict(ckpt["ema"])
         self.model.eval()
@@ -79,7 +79,7 @@ class Probe:
         self.sampler = PolicySampler(self.model, "df", self.obs_norm, self.act_norm, self.chunk, steps, k_obs,
                                      lookahead, seed, horizon=self.horizon)
         self.gen = torch.Generator().manual_seed(seed)
-        self.temperature = 1.0
+        self.temperature = temperature
 
     def _lv(self, k: int, n: int = 1) -> torch.Tensor:
         return torch.full((n,), int(k), dtype=torch.long)
@@ -260,8 +260,7 @@ def main() -> int:
     s1 = torch.load(args.run / "stage1.pt", map_location="cpu", weights_only=False)
     k_obs = ckpt["config"]["policy"]["k_obs"] if args.k_obs is None else args.k_obs
     probe = Probe(ckpt, args.samples, args.steps, k_obs, seed=0, guidance=args.guidance,
-                  lookahead=args.lookahead, obs_guidance=args.obs_guidance)
-    probe.temperature = args.temperature
+                  lookahead=args.lookahead, obs_guidance=args.obs_guidance, temperature=args.temperature)
     C = probe.chunk
     counts = {m: {"right": 0, "wrong": 0, "home": 0} for m in ("memory", "fresh")}
     per_episode = []

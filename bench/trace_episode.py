@@ -15,18 +15,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sim  # noqa: E402,F401  (picks the MuJoCo GL backend)
+from memory_probe import grip_events  # noqa: E402
 from sim.evaluate import EvalSettings, _setup, _worker, run_one  # noqa: E402
 
 
 def demo_grasp_heights(store: str) -> np.ndarray:
     """The commanded height at every gripper close in the store's demos."""
-    import zarr
+    from df_robot.store import EpisodeStore
 
-    action = zarr.open_group(store, mode="r")["data/action"][:]
-    closing = np.nonzero(np.diff(action[:, 9]) > 0.5)[0] + 1
-    return action[closing, 2]
+    demos = EpisodeStore(store)
+    heights = []
+    for e in range(demos.n_episodes):
+        action = demos.get("action", e)
+        heights.extend(action[grip_events(action[:, 9])[0], 2])
+    return np.array(heights)
 
 
 def main(argv=None) -> int:

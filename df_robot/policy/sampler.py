@@ -74,6 +74,10 @@ class PolicySampler:
     def _noise(self, *shape) -> torch.Tensor:
         return torch.randn(*shape, generator=self.generator)
 
+    def _start_noise(self, *shape) -> torch.Tensor:
+        """The noise a chunk (or a future token) is denoised from, scaled by the temperature."""
+        return self.temperature * self._noise(*shape)
+
     def _levels(self, k: int) -> torch.Tensor:
         return torch.full((1,), int(k), dtype=torch.long)
 
@@ -92,7 +96,7 @@ class PolicySampler:
         o_in = self.as_fed(obs, k_obs)
         if self.lookahead <= 1:
             M = self.samples
-            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self.temperature * self._noise(M, self.act_dim)
+            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self._start_noise(M, self.act_dim)
             levels = ddim_levels(self.model.K, steps)
             for k, k_next in zip(levels[:-1], levels[1:]):
                 _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(k_obs), self._levels(k))
@@ -148,8 +152,8 @@ class PolicySampler:
         """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
         H, K, D = self.lookahead, self.model.K, self.obs_dim
         m = pyramid_levels(K, steps, H)
-        x = [torch.cat([o_in, self.temperature * self._noise(1, self.act_dim)], -1)] + \
-            [self.temperature * self._noise(1, D + self.act_dim) for _ in range(H - 1)]
+        x = [torch.cat([o_in, self._start_noise(1, self.act_dim)], -1)] + \
+            [self._start_noise(1, D + self.act_dim) for _ in range(H - 1)]
         for r in range(len(m) - 1):
             z = self.z
             for h in range(H):
@@ -168,7 +172,7 @@ class PolicySampler:
         self.prev_obs = o
         M = self.samples
         cond, o = torch.cat([prev, o], -1).expand(M, -1), o.expand(M, -1)
-        a = self.temperature * self._noise(M, self.act_dim)
+        a = self._start_noise(M, self.act_dim)
         levels = ddim_levels(self.model.K, steps)
         for k, k_next in zip(levels[:-1], levels[1:]):
             _, x0 = self.model.denoise(cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))
