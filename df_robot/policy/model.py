@@ -104,12 +104,16 @@ class DiffusionForcingModel(nn.Module):
         if not self.dims.memory:
             _, x0 = self.denoise(cond_obs, x_noisy, k_obs, k_act)
             return x0
+        if x_memory is not None:
+            # Both passes of a token in one call, stacked on the batch: half the small matmuls
+            # on a CPU, where their per-call cost dominates (rows [:B] predict, [B:] feed z).
+            x_noisy = torch.cat([x_noisy, x_memory])
+            k_obs, k_act = torch.cat([k_obs, k_memory[0]]), torch.cat([k_act, k_memory[1]])
         z = self.initial_memory(B)
         out = []
         for t in range(T):
-            h, x0 = self.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])
-            out.append(x0)
-            if x_memory is not None:
-                h, _ = self.denoise(z, x_memory[:, t], k_memory[0][:, t], k_memory[1][:, t])
-            z = self.step_memory(h, z)
+            context = z if x_memory is None else z.repeat(2, 1)
+            h, x0 = self.denoise(context, x_noisy[:, t], k_obs[:, t], k_act[:, t])
+            out.append(x0[:B])
+            z = self.step_memory(h[-B:], z)
         return torch.stack(out, dim=1)

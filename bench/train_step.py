@@ -1,0 +1,100 @@
+"""Cost of one stage-2 training step per policy kind, and of teacher forcing's two passes per
+token made as one batched call (the model now) against two calls (how it was first written).
+
+Synthetic tokens with the fruit-swap model's sizes (no store needed); forward, backward and
+an AdamW step, one torch thread, the variants alternated in one process so background load
+hits them alike. Prints medians and the ratios as JSON.
+
+    python bench/train_step.py --repeats 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from df_robot.policy.losses import draw_noise, policy_loss  # noqa: E402
+from df_robot.policy.model import DiffusionForcingModel, ModelDims  # noqa: E402
+from df_robot.policy.noise import NoiseSchedule  # noqa: E402
+
+
+class TwoPassTeacherForcing(DiffusionForcingModel):
+    """The baseline: the clean pass that feeds the memory as a second call per token."""
+
+    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None):
+        B, T, _ = x_noisy.shape
+        z, out = self.initial_memory(B), []
+        for t in range(T):
+            h, x0 = self.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])
+            out.append(x0)
+            h, _ = self.denoise(z, x_memory[:, t], k_memory[0][:, t], k_memory[1][:, t])
+            z = self.step_memory(h, z)
+        return torch.stack(out, dim=1)
+
+
+def step_seconds(model, kind, batch, steps: int) -> float:
+    obs, prev_obs, act, mask = batch
+    B, T, _ = obs.shape
+    schedule, opt = NoiseSchedule(1000), torch.optim.AdamW(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        draws = draw_noise(kind, B, T, obs.shape[-1] + act.shape[-1], 1000, gen)
+        loss = policy_loss(model, schedule, kind, obs, prev_obs, act, mask, draws)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--tokens", type=int, default=45, help="tokens per sequence (a fruit-swap demo: about 45)")
+    p.add_argument("--steps", type=int, default=5, help="training steps per timing")
+    p.add_argument("--repeats", type=int, default=7)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    obs_dim, act_dim = 81, 80  # two 32-d camera latents + robot state; 8 targets x 10
+    B, T = args.batch, args.tokens
+    batch = (torch.randn(B, T, obs_dim), torch.randn(B, T, obs_dim), torch.randn(B, T, act_dim), torch.ones(B, T))
+    dims = dict(obs_dim=obs_dim, act_dim=act_dim, hidden=256, blocks=3)
+    variants = {
+        "df": (DiffusionForcingModel(ModelDims(**dims), 1000), "df"),
+        "teacher_forcing": (DiffusionForcingModel(ModelDims(**dims), 1000), "teacher_forcing"),
+        "teacher_forcing_two_calls": (TwoPassTeacherForcing(ModelDims(**dims), 1000), "teacher_forcing"),
+        "diffusion_policy": (DiffusionForcingModel(ModelDims(**dims, memory=False), 1000), "diffusion_policy"),
+    }
+    times = {name: [] for name in variants}
+    for name, (model, kind) in variants.items():  # warm-up
+        step_seconds(model, kind, batch, 1)
+    for _ in range(args.repeats):
+        for name, (model, kind) in variants.items():
+            times[name].append(step_seconds(model, kind, batch, args.steps))
+    med = {name: statistics.median(v) for name, v in times.items()}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(json.dumps({
+        "bench": "train_step", "date": str(date.today()), "commit": commit,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "threads": 1, "batch": B, "tokens": T,
+        "repeats": args.repeats, "steps_per_timing": args.steps,
+        "median_ms_per_step": {k: round(v * 1000, 1) for k, v in med.items()},
+        "teacher_forcing_two_calls_over_batched": round(med["teacher_forcing_two_calls"] / med["teacher_forcing"], 2),
+        "teacher_forcing_over_df": round(med["teacher_forcing"] / med["df"], 2),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
