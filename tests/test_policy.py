@@ -119,29 +119,35 @@ def memory_accuracy(kind, tmp_path, steps):
     return right / len(cues)
 
 
-def test_teacher_forcing_predicts_from_noisy_tokens_and_remembers_the_clean_ones():
-    """One batched call per token must equal the definition: predict token t from z_{t-1} and
-    the noisy token, then update z from the clean token (a second, separate pass)."""
+@pytest.mark.parametrize("kind", ["df", "teacher_forcing"])
+def test_the_sequence_forward_is_the_token_by_token_definition(kind):
+    """Training runs a whole sequence with the memory-free parts batched over tokens (and
+    teacher forcing's two passes in one call); it must equal the definition: token t is
+    denoised from z_{t-1}, and z is updated from that token as fed (diffusion forcing) or from
+    its clean version in a separate pass (teacher forcing)."""
     torch.manual_seed(0)
     model = DiffusionForcingModel(ModelDims(obs_dim=5, act_dim=4, hidden=32, blocks=2), K=100)
     for p in model.parameters():  # AdaLN starts at zero; perturb so every path carries signal
         torch.nn.init.normal_(p, std=0.2)
     B, T = 3, 6
     x_noisy, x_clean = torch.randn(B, T, 9), torch.randn(B, T, 9)
-    k_obs, k_act = torch.zeros(B, T, dtype=torch.long), torch.randint(0, 101, (B, T))
+    k_obs, k_act = torch.randint(0, 101, (B, T)), torch.randint(0, 101, (B, T))
     zeros = torch.zeros_like(k_obs)
-    batched = model(x_noisy, k_obs, k_act, x_memory=x_clean, k_memory=(zeros, zeros))
+    memory = dict(x_memory=x_clean, k_memory=(zeros, zeros)) if kind == "teacher_forcing" else {}
+    batched = model(x_noisy, k_obs, k_act, **memory)
 
     z, expected = model.initial_memory(B), []
     for t in range(T):
-        expected.append(model.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])[1])
-        h_clean, _ = model.denoise(z, x_clean[:, t], zeros[:, t], zeros[:, t])
-        z = model.step_memory(h_clean, z)
+        h, x0 = model.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])
+        expected.append(x0)
+        if memory:
+            h, _ = model.denoise(z, x_clean[:, t], zeros[:, t], zeros[:, t])
+        z = model.step_memory(h, z)
     torch.testing.assert_close(batched, torch.stack(expected, 1), rtol=1e-5, atol=1e-5)
-    # the memory really reads the clean tokens: changing them changes later predictions only
-    other = model(x_noisy, k_obs, k_act, x_memory=x_clean + 1.0, k_memory=(zeros, zeros))
-    torch.testing.assert_close(other[:, 0], batched[:, 0])
-    assert (other[:, 1:] - batched[:, 1:]).abs().max() > 1e-3
+    if memory:  # the memory really reads the clean tokens: changing them changes later tokens only
+        other = model(x_noisy, k_obs, k_act, x_memory=x_clean + 1.0, k_memory=(zeros, zeros))
+        torch.testing.assert_close(other[:, 0], batched[:, 0])
+        assert (other[:, 1:] - batched[:, 1:]).abs().max() > 1e-3
 
 
 def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
