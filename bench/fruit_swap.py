@@ -231,6 +231,32 @@ def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed:
 
 # -- outputs ---------------------------------------------------------------------------------
 
+def checkpoint_k_obs(checkpoint: str) -> int:
+    import torch
+
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]["policy"]["k_obs"])
+
+
+def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed: int,
+                report_only: bool = False) -> list[dict]:
+    """Diffusion forcing under SWEEP_CONDITION at each k_obs. The level the checkpoint deploys
+    at is the df row's own cell (same checkpoint, episodes and seeds): reused, not run twice."""
+    checkpoint = df_row["training"]["checkpoint"]
+    own = df_row["eval"].get(SWEEP_CONDITION)
+    own_k = checkpoint_k_obs(checkpoint) if own else None
+    points = []
+    for k in levels:
+        if k == own_k and own["episodes"] == episodes:
+            points.append({**own, "k_obs": k})
+            continue
+        if report_only and not (out / "eval" / "df_k_obs" / str(k) / "results.json").exists():
+            continue
+        log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
+        points.append(evaluate_condition(checkpoint, SWEEP_CONDITION, episodes, out / "eval" / "df_k_obs" / str(k),
+                                         seed, k_obs=k))
+    return points
+
+
 def table(study: dict) -> str:
     p, lines = study["provenance"], []
     conds = study["conditions"]
@@ -405,14 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             study["methods"]["df_gated"] = gated_row(info, out, conditions, mode["episodes"], args.eval_seed,
                                                      calibration_episodes=mode["gate_episodes"])
     if "df" in study["methods"] and mode["k_obs"]:
-        study["sweep"] = []
-        for k in mode["k_obs"]:
-            if args.report_only and not (out / "eval" / "df_k_obs" / str(k) / "results.json").exists():
-                continue
-            log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
-            r = evaluate_condition(study["methods"]["df"]["training"]["checkpoint"], SWEEP_CONDITION, mode["episodes"],
-                                   out / "eval" / "df_k_obs" / str(k), args.eval_seed, k_obs=k)
-            study["sweep"].append(r)
+        study["sweep"] = sweep_k_obs(study["methods"]["df"], mode["k_obs"], out, mode["episodes"], args.eval_seed,
+                                     args.report_only)
     if not study["methods"]:
         ap.error(f"{out}: no trained method to report (nothing under {out / 'runs'})")
     study["wall_s"] = time.perf_counter() - t_start

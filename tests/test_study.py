@@ -44,3 +44,27 @@ def test_a_failed_training_names_the_method_and_its_log(tmp_path):
                                          r"\(see .*df/train.log\)"):
         train_methods(["df", "teacher_forcing"], tmp_path, store, MODE, [*TINY, "train.nosuchkey=1"], parallel=2)
     assert not (tmp_path / "runs" / "teacher_forcing").exists()  # nothing started after the failure
+
+
+def test_the_k_obs_sweep_reuses_the_cell_the_checkpoint_deploys_at(tmp_path, monkeypatch):
+    import fruit_swap
+
+    ckpt = tmp_path / "latest.pt"
+    torch.save({"config": {"policy": {"k_obs": 50}}}, ckpt)
+    own = {"condition": fruit_swap.SWEEP_CONDITION, "episodes": 6, "successes": 5, "success_rate": 5 / 6,
+           "ci95": [0.4, 0.97], "k_obs": -1, "seeds": [100000, 100005]}
+    row = {"training": {"checkpoint": str(ckpt)}, "eval": {fruit_swap.SWEEP_CONDITION: own}}
+    ran = []
+
+    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None):
+        ran.append(k_obs)
+        return {**own, "successes": 1, "k_obs": k_obs}
+
+    monkeypatch.setattr(fruit_swap, "evaluate_condition", fake_eval)
+    points = fruit_swap.sweep_k_obs(row, [0, 50, 200], tmp_path, 6, 100000)
+    assert ran == [0, 200]  # 50 is the df row's own cell
+    assert [p["k_obs"] for p in points] == [0, 50, 200]
+    assert points[1]["successes"] == 5 and points[0]["successes"] == 1
+    ran.clear()  # a different episode count is a different cell: it runs
+    fruit_swap.sweep_k_obs(row, [50], tmp_path, 8, 100000)
+    assert ran == [50]
