@@ -232,9 +232,9 @@ def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed:
 # -- outputs ---------------------------------------------------------------------------------
 
 def checkpoint_k_obs(checkpoint: str) -> int:
-    import torch
+    from df_robot.train import load_checkpoint
 
-    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]["policy"]["k_obs"])
+    return int(load_checkpoint(checkpoint)["config"]["policy"]["k_obs"])
 
 
 def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed: int,

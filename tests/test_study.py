@@ -50,7 +50,9 @@ def test_the_k_obs_sweep_reuses_the_cell_the_checkpoint_deploys_at(tmp_path, mon
     import fruit_swap
 
     ckpt = tmp_path / "latest.pt"
-    torch.save({"config": {"policy": {"k_obs": 50}}}, ckpt)
+    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": {"policy": {"k_obs": 50}}}, ckpt)
     own = {"condition": fruit_swap.SWEEP_CONDITION, "episodes": 6, "successes": 5, "success_rate": 5 / 6,
            "ci95": [0.4, 0.97], "k_obs": -1, "seeds": [100000, 100005]}
     row = {"training": {"checkpoint": str(ckpt)}, "eval": {fruit_swap.SWEEP_CONDITION: own}}
