@@ -1,9 +1,12 @@
-"""What one evaluated twin episode costs, rendering every period against rendering only the
-frames the policy consumes (`read_every_period`, sim/evaluate.py uses False).
+"""What one evaluated twin episode costs under four rendering settings: every period (what the
+first loop did, and what recording does), with all meshes or with the arm meshes outside each
+camera's view left out (`SimCamera.cull`, the default, which changes no pixel); and only the
+frames the policy consumes (`read_every_period=False`, what sim/evaluate.py does), again
+with all meshes or culled.
 
-Runs the same seeded episodes in one process, alternating the two settings, and reports the
-median CPU seconds per episode and their ratio (CPU time, so other work on the machine
-does not skew it much).
+Runs the same seeded episodes in one process, the settings alternated, and reports the
+median CPU seconds per episode and the ratios against the first (CPU time, so other work on
+the machine does not skew it much).
 
     python bench/eval_cost.py runs/fruit_swap/df/<run>/checkpoints/latest.pt --episodes 3 --seconds 20
 """
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date
@@ -38,29 +43,37 @@ def main() -> int:
     p.add_argument("checkpoint")
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--seconds", type=float, default=20.0, help="robot time per episode")
+    p.add_argument("--seed", type=int, default=100000)
     args = p.parse_args()
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.checkpoint)
     h, w = ckpt["stage1"].get("camera_hw", (96, 96))
     twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt["stage1"]["cameras"]))
     task, policy = FruitSwapTask(twin), load_policy(ckpt)
-    cost = {True: [], False: []}
+    settings = {"every_period": (True, False), "every_period_culled": (True, True),  # recording renders every period
+                "consumed_only": (False, False), "consumed_culled": (False, True)}
+    cost = {name: [] for name in settings}
     for i in range(args.episodes):
-        for every in (True, False):
-            task.reset(100000 + i)
+        for name, (every, cull) in settings.items():
+            for cam in twin.cameras.values():
+                cam.cull = cull
+            task.reset(args.seed + i)
             t = time.process_time()
             run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), 0.1), 0.1,
                                args.seconds, policy.chunk, policy.sampler.steps, WatchdogLimits(max_overruns=10 ** 9),
-                               on_tick=task.success, read_every_period=every)
-            cost[every].append(time.process_time() - t)
-    every, lazy = statistics.median(cost[True]), statistics.median(cost[False])
+                               on_tick=lambda: task.observe_step() or task.success(), read_every_period=every)
+            cost[name].append(time.process_time() - t)
+    median = {name: statistics.median(c) for name, c in cost.items()}
+    base = median["every_period"]
     print(json.dumps({
-        "date": str(date.today()), "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-        "policy": ckpt["policy"], "chunk": policy.chunk, "episodes": args.episodes, "robot_seconds": args.seconds,
-        "cpu_s_per_episode_render_every_period": round(every, 2),
-        "cpu_s_per_episode_render_consumed_only": round(lazy, 2), "speedup": round(every / lazy, 2),
-        "per_robot_second_ms": {"every": round(1000 * every / args.seconds, 1),
-                                "consumed": round(1000 * lazy / args.seconds, 1)}}, indent=1))
+        "date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=Path(__file__).parent).stdout.strip(),
+        "checkpoint": args.checkpoint, "policy": ckpt["policy"], "chunk": policy.chunk, "episodes": args.episodes,
+        "seeds": [args.seed, args.seed + args.episodes - 1], "robot_seconds": args.seconds,
+        "cpu_s_per_episode": {n: round(m, 2) for n, m in median.items()},
+        "per_robot_second_ms": {n: round(1000 * m / args.seconds, 1) for n, m in median.items()},
+        "speedup_vs_every_period": {n: round(base / m, 2) for n, m in median.items()}}, indent=1))
     return 0
 
 

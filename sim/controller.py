@@ -14,6 +14,8 @@ import numpy as np
 
 from df_robot.rotations import rotation_vector, rotvec_to_matrix
 
+EYE6 = np.eye(6)
+
 
 class CartesianController:
     def __init__(self, model: mujoco.MjModel, site: str, joint_names: list[str], home_qpos: np.ndarray,
@@ -34,12 +36,14 @@ class CartesianController:
         self.q_des = self.home.copy()
         self._seg_from = self._seg_to = None
         self._seg_t, self._seg_T = 0.0, 1.0
+        self._seg_turn = np.zeros(3)
 
     def reset(self, qpos: np.ndarray) -> None:
         self.q_des = np.asarray(qpos, float).copy()
         pos, rot = self.fk(self.q_des)
         self._seg_from = self._seg_to = (pos, rot)
         self._seg_t, self._seg_T = 0.0, 1.0
+        self._seg_turn = np.zeros(3)
 
     def fk(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self._scratch
@@ -52,11 +56,12 @@ class CartesianController:
         self._seg_from = self.fk(self.q_des)
         self._seg_to = (np.asarray(pos, float).copy(), np.asarray(rot, float).copy())
         self._seg_t, self._seg_T = 0.0, max(duration, 1e-6)
+        self._seg_turn = rotation_vector(self._seg_from[1].T @ self._seg_to[1])  # once per segment
 
     def _interpolated_target(self) -> tuple[np.ndarray, np.ndarray]:
         s = min(1.0, self._seg_t / self._seg_T)
         (p0, R0), (p1, R1) = self._seg_from, self._seg_to
-        return p0 + s * (p1 - p0), R0 @ rotvec_to_matrix(s * rotation_vector(R0.T @ R1))
+        return p0 + s * (p1 - p0), R0 @ rotvec_to_matrix(s * self._seg_turn)
 
     def update(self, dt: float) -> np.ndarray:
         """Advance the joint targets by dt toward the (interpolated) target; returns them."""
@@ -72,8 +77,8 @@ class CartesianController:
         v *= min(1.0, self.max_lin / max(np.linalg.norm(v), 1e-12))
         w *= min(1.0, self.max_ang / max(np.linalg.norm(w), 1e-12))
         twist = np.concatenate([v, w])
-        JJt = J @ J.T + self.damping ** 2 * np.eye(6)
-        J_pinv = J.T @ np.linalg.solve(JJt, np.eye(6))
+        JJt = J @ J.T + self.damping ** 2 * EYE6
+        J_pinv = J.T @ np.linalg.solve(JJt, EYE6)
         dq = J_pinv @ twist
         dq += (np.eye(len(dq)) - J_pinv @ J) @ (self.null_gain * (self.home - self.q_des))
         self.q_des = np.clip(self.q_des + dq * dt, self.lo + 1e-3, self.hi - 1e-3)

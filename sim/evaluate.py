@@ -74,6 +74,8 @@ def run_one(i: int) -> dict:
     seed = s.seed + i
     layout = task.reset(seed)
     disturb.reset(seed)
+    if hasattr(policy, "reseed"):
+        policy.reseed(seed)
     frames: list = []
     record = i < s.videos
 

@@ -71,7 +71,7 @@ class FruitSwapTask:
         self._body = {f: self.model.body(f).id for f in FRUITS}
         self._geom = {f: self.model.geom(f"{f}_geom").id for f in FRUITS}
         finger_bodies = {self.model.body(n).id for n in ("left_finger", "right_finger", "hand")}
-        self._finger_geoms = {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] in finger_bodies}
+        self._finger_geoms = np.array([g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] in finger_bodies])
         self.layout: Layout | None = None
         self.both_lifted_at: float | None = None
         self.moves: list[str] = []  # "apple A->C" each time a fruit comes to rest in a new slot
@@ -116,11 +116,10 @@ class FruitSwapTask:
         return i if dist[i] < IN_SLOT_RADIUS else None
 
     def touching_hand(self, fruit: str) -> bool:
+        pairs = self.data.contact.geom  # (ncon, 2)
         g = self._geom[fruit]
-        for c in self.data.contact[: self.data.ncon]:
-            if (c.geom1 == g and c.geom2 in self._finger_geoms) or (c.geom2 == g and c.geom1 in self._finger_geoms):
-                return True
-        return False
+        other = np.concatenate([pairs[pairs[:, 0] == g, 1], pairs[pairs[:, 1] == g, 0]])
+        return bool(np.isin(other, self._finger_geoms).any())
 
     def lifted(self, fruit: str) -> bool:
         return self.fruit_pos(fruit)[2] > rest_height(fruit) + LIFTED

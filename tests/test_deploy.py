@@ -262,6 +262,22 @@ def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
     assert (tmp_path / "summary.png").stat().st_size > 5000
 
 
+def test_an_evaluation_episode_is_the_same_whichever_worker_runs_it(tiny_policy):
+    """Episode 1 run after episode 0 (one worker) and alone (a fresh worker) must be the same
+    episode: physics, controller phase and the policy's noise all start from its seed."""
+    from sim import evaluate as ev
+
+    settings = ev.EvalSettings(checkpoint=tiny_policy, episodes=2, workers=1, max_seconds=1.0, videos=0)
+    ev._setup(settings)
+    assert ev._worker["policy"].sampler.k_obs > 0  # observations are noised: the noise must be seeded
+    ev.run_one(0)
+    after_another = ev.run_one(1), ev._worker["twin"].data.qpos.copy()
+    ev._setup(settings)
+    alone = ev.run_one(1), ev._worker["twin"].data.qpos.copy()
+    assert after_another[0]["seed"] == alone[0]["seed"]
+    np.testing.assert_array_equal(after_another[1], alone[1])
+
+
 def test_k_obs_sweep_from_the_cli(tiny_policy, tmp_path, capsys):
     from df_robot.cli import main
 

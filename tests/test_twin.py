@@ -208,3 +208,38 @@ def test_disturbances_change_what_the_cameras_see(twin, task):
     finally:
         for cam in twin.cameras.values():
             cam.postprocess = None
+
+
+def test_frustum_culling_leaves_out_meshes_but_changes_no_pixel(twin, task):
+    """The cameras skip arm meshes they cannot see (most of a software-rendered frame's cost);
+    every frame must still equal a plain render of the whole scene."""
+    task.reset(0, Layout(apple=0, orange=2))
+    plain = {n: mujoco.Renderer(twin.model, cam.height, cam.width) for n, cam in twin.cameras.items()}
+    rng = np.random.default_rng(0)
+    home = twin.data.qpos[twin.robot._arm_q].copy()
+    culled = {n: 0 for n in twin.cameras}
+    try:
+        for _ in range(12):
+            twin.data.qpos[twin.robot._arm_q] = home + rng.normal(0, 0.5, 7)
+            mujoco.mj_forward(twin.model, twin.data)
+            for name, cam in twin.cameras.items():
+                culled[name] += len(cam._cull.outside(twin.data))
+                plain[name].update_scene(twin.data, camera=name)
+                np.testing.assert_array_equal(cam.read()[0], plain[name].render(), err_msg=name)
+    finally:
+        for r in plain.values():
+            r.close()
+        task.reset(0)
+    assert culled["wrist"] > 12 * 10  # the wrist camera never sees most of the arm
+    assert (twin.model.geom_group[twin.cameras["front"]._cull.geoms] == 2).all()  # groups restored
+
+
+def test_an_episode_does_not_depend_on_what_ran_before_it(twin, task):
+    """Seeded episodes are reproducible whichever evaluation worker runs them, after whatever
+    episode: the controller's phase restarts with the episode."""
+    def final_state(seed):
+        run_expert(twin, task, seed, until=lambda e: twin.robot.time() > 4.0)
+        return twin.data.qpos.copy()
+
+    first = final_state(11)  # 0.2 s settling + 39 periods = 2,050 physics steps: the phase moves by 2 of 4
+    np.testing.assert_array_equal(final_state(11), first)

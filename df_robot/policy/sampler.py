@@ -241,6 +241,11 @@ class ImagePolicy:
     def reset(self) -> None:
         self.sampler.reset()
 
+    def reseed(self, seed: int) -> None:
+        """The noise an episode draws (observation noise, chunk starts) from its own seed, so a
+        seeded evaluation episode does not depend on the episodes its worker ran before."""
+        self.sampler.generator.manual_seed(seed)
+
     @torch.no_grad()
     def observation(self, images: dict, state) -> torch.Tensor:
         latents = [self.autoencoders[c].encode(to_model_input(torch.from_numpy(images[c][None]), self.image_size))[0]
