@@ -239,6 +239,20 @@ def test_inference_overrun_holds_then_stops(twin):
     assert sum(s.held for s in result.log) == 3 and result.reduced_steps >= 1
 
 
+def test_a_simulated_episode_ignores_how_long_the_policy_thinks(twin):
+    """The twin's clock stands still while the policy thinks: in an evaluation a slow call
+    (a loaded machine) must neither cut denoising steps nor hold the robot."""
+    ticks = iter(np.arange(0, 100, 0.15))  # every policy call takes 150 ms > the period
+    policy = RandomPolicy()
+    steps_asked = []
+    act = policy.act
+    policy.act = lambda images, state, steps=None: steps_asked.append(steps) or act(images, state, steps)
+    result = run(twin, policy, seconds=3.0, clock=lambda: next(ticks), realtime=False)
+    assert result.stopped == "time limit" and not any(s.held for s in result.log)
+    assert steps_asked == [3] * len(steps_asked) and len(steps_asked) >= 3 and result.reduced_steps == 0
+    assert all(s.infer_ms == pytest.approx(150.0) for s in result.log if s.infer_ms is not None)  # still measured
+
+
 def test_ctrl_c_leaves_the_robot_holding(twin):
     with pytest.raises(KeyboardInterrupt):
         run(twin, RandomPolicy(interrupt_at=2), seconds=10.0)

@@ -49,7 +49,7 @@ class DeadlineSampler:
         self.per_step: float | None = None
 
     def choose(self) -> int:
-        if self.per_step is None:
+        if self.per_step is None or math.isinf(self.budget):
             return self.steps
         return max(1, min(self.steps, math.floor(self.budget / self.per_step)))
 
@@ -85,10 +85,15 @@ class EpisodeRun:
 def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: ChunkPolicy, safety: SafetyFilter,
                        period: float, max_seconds: float, chunk: int, steps: int,
                        watchdog: WatchdogLimits | None = None, on_tick: Callable[[], bool] | None = None,
-                       clock: Callable[[], float] = time.perf_counter, read_every_period: bool = True) -> EpisodeRun:
-    """One episode; `on_tick` may return True to end it (the task is done)."""
+                       clock: Callable[[], float] = time.perf_counter, read_every_period: bool = True,
+                       realtime: bool = True) -> EpisodeRun:
+    """One episode; `on_tick` may return True to end it (the task is done).
+
+    `realtime=False` is for a simulated robot whose clock stands still while the policy
+    thinks (the twin's evaluation): a slow policy call then neither cuts the denoising steps
+    nor holds the robot, so an episode does not depend on how loaded the machine is."""
     watchdog = watchdog or WatchdogLimits()
-    deadline = DeadlineSampler(steps, 0.8 * period)
+    deadline = DeadlineSampler(steps, 0.8 * period if realtime else math.inf)
     run = EpisodeRun()
     policy.reset()
     state = robot.state()
@@ -121,7 +126,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                     dt = clock() - t0
                     deadline.update(dt, used)
                     infer_ms = 1000 * dt
-                    if dt > period:
+                    if dt > period and realtime:
                         overruns += 1
                         held = True  # the chunk is late: hold this period, use it from the next
                         if overruns >= watchdog.max_overruns:
