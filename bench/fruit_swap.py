@@ -78,7 +78,31 @@ def provenance() -> dict:
 
 # -- stages ----------------------------------------------------------------------------------
 
-def record_demos(store: Path, demos: int) -> dict:
+def add_wall(out: Path, stage: str, seconds: float, base: float | None = None) -> None:
+    """Add a stage's wall time to <out>/walls.json (or set it to base + seconds), so a study
+    run in parts still reports what each stage cost in all."""
+    path = out / "walls.json"
+    walls = json.loads(path.read_text()) if path.exists() else {}
+    walls[stage] = (walls.get(stage, 0.0) if base is None else base) + seconds
+    path.write_text(json.dumps(walls, indent=1))
+
+
+def stage_costs(out: Path) -> dict:
+    """Wall time per stage in minutes, summed over every run that built the study's outputs:
+    recording and trainings from walls.json, each evaluation cell and the gate's calibration
+    from their own files. Time lost to an interruption (a cell cut short) is not counted."""
+    walls = json.loads((out / "walls.json").read_text()) if (out / "walls.json").exists() else {}
+    cells = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/results.json"))]
+    gates = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/gate.json"))]
+    costs = {"record": walls.get("record_s"), "trainings": walls.get("trainings_s"),
+             "gate_calibration": sum(g.get("wall_s", 0.0) for g in gates),
+             "evaluation": sum(c.get("wall_s") or 0.0 for c in cells), "cells": len(cells)}
+    minutes = {k: (None if v is None else round(v / 60, 1)) for k, v in costs.items() if k != "cells"}
+    minutes["total"] = round(sum(v for v in minutes.values() if v is not None), 1)
+    return {**minutes, "cells": costs["cells"]}
+
+
+def record_demos(store: Path, demos: int, out: Path) -> dict:
     from df_robot.store import EpisodeStore
 
     have = EpisodeStore(store).n_episodes if store.exists() else 0
@@ -88,6 +112,7 @@ def record_demos(store: Path, demos: int) -> dict:
         cmd = [sys.executable, "-m", "teleop.cli", "record", "--robot", "sim", "--device", "scripted",
                "--task", "fruit_swap", "--episodes", str(demos - have), "--seed", str(have), "--out", str(store)]
         subprocess.run(cmd, cwd=ROOT, check=True)
+        add_wall(out, "record_s", time.perf_counter() - t0)
     return {"store": str(store), "demos": demos, "record_s": time.perf_counter() - t0 if have < demos else None}
 
 
@@ -139,9 +164,17 @@ def train_methods(methods: list[str], out: Path, store: Path, mode: dict, extra:
 
     runs = {m: out / "runs" / m for m in methods}
     shared = runs[methods[0]] / "stage1.pt"
+    t0 = time.perf_counter()
+    walls = json.loads((out / "walls.json").read_text()) if (out / "walls.json").exists() else {}
+    before = walls.get("trainings_s", 0.0)  # earlier (interrupted) runs of this study
+    if all((runs[m] / "train.json").exists() for m in methods):
+        return {m: json.loads((runs[m] / "train.json").read_text()) for m in methods}
     if parallel <= 1:
-        return {m: train_method(m, runs[m], store, mode, None if i == 0 else shared, extra)
-                for i, m in enumerate(methods)}
+        infos = {}
+        for i, m in enumerate(methods):
+            infos[m] = train_method(m, runs[m], store, mode, None if i == 0 else shared, extra)
+            add_wall(out, "trainings_s", time.perf_counter() - t0, base=before)
+        return infos
     ctx = mp.get_context("spawn")
     one_thread = [*extra, "train.threads=1"]
     queue = sorted(methods[1:], key=lambda m: m != "teacher_forcing")
@@ -155,6 +188,7 @@ def train_methods(methods: list[str], out: Path, store: Path, mode: dict, extra:
     start(methods[0], None)
     while running or queue:
         time.sleep(5)
+        add_wall(out, "trainings_s", time.perf_counter() - t0, base=before)  # kept if the study is stopped
         for m, proc in list(running.items()):
             if not proc.is_alive():
                 del running[m]
@@ -266,9 +300,17 @@ def table(study: dict) -> str:
                  "the same for every method and condition).")
     if study.get("train_wall_s"):
         at_once = study.get("parallel", 1)
-        lines.append(f"Wall time: {study['wall_s'] / 60:.0f} min in all, of which the trainings "
+        lines.append(f"This run: {study['wall_s'] / 60:.0f} min, of which the trainings "
                      f"{study['train_wall_s'] / 60:.0f} min ("
                      + ("one after another" if at_once <= 1 else f"{at_once} at once, one torch thread each") + ").")
+    c = study.get("costs_min")
+    if c:
+        parts = [f"{name} {c[key]:.0f} min" for key, name in
+                 (("record", "recording the demos"), ("trainings", "stage 1 and the trainings"),
+                  ("gate_calibration", "the gate's calibration"), ("evaluation", f"evaluation ({c['cells']} cells)"))
+                 if c.get(key) is not None]
+        lines.append(f"Cost by stage, summed over the runs that made its outputs: {', '.join(parts)}; "
+                     f"**{c['total'] / 60:.1f} h** in all.")
     lines.append("")
     lines.append("```\n" + study["command"] + "\n```")
     lines.append("")
@@ -398,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     study = {"mode": mode_name, "command": "python " + " ".join([f"bench/{Path(__file__).name}", *(argv or sys.argv[1:])]),
              "provenance": provenance(), "demos": mode["demos"], "episodes": mode["episodes"],
              "eval_seed": args.eval_seed, "conditions": conditions, "overrides": args.overrides, "methods": {}}
-    study["data"] = {"store": str(store), "demos": mode["demos"]} if args.report_only else record_demos(store, mode["demos"])
+    study["data"] = ({"store": str(store), "demos": mode["demos"]} if args.report_only
+                     else record_demos(store, mode["demos"], out))
     if not args.report_only:
         t_train = time.perf_counter()
         trained = train_methods(methods, out, store, mode, args.overrides, args.parallel)
@@ -436,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     if not study["methods"]:
         ap.error(f"{out}: no trained method to report (nothing under {out / 'runs'})")
     study["wall_s"] = time.perf_counter() - t_start
+    study["costs_min"] = stage_costs(out)
     (out / "study.json").write_text(json.dumps(study, indent=1))
     text = table(study)
     (out / "table.md").write_text(text)

@@ -32,8 +32,34 @@ def test_parallel_trainings_share_one_stage_1(tmp_path):
     for m in methods:  # each child trained with one thread and wrote its own log
         assert "train.threads=1" in infos[m]["overrides"]
         assert (tmp_path / "runs" / m / "train.log").stat().st_size > 0
+    walls = json.loads((tmp_path / "walls.json").read_text())
+    assert walls["trainings_s"] > 0
     again = train_methods(methods, tmp_path, store, MODE, TINY, parallel=2)  # resumed study: nothing retrained
     assert again == json.loads(json.dumps(infos))
+    assert json.loads((tmp_path / "walls.json").read_text()) == walls  # and no time added
+
+
+def test_a_study_run_in_parts_reports_every_stage_cost(tmp_path):
+    """Recording and trainings add up in walls.json across runs; each evaluation cell and the
+    gate's calibration keep their own wall time; the table reports the sum by stage."""
+    import fruit_swap
+
+    fruit_swap.add_wall(tmp_path, "record_s", 60.0)
+    fruit_swap.add_wall(tmp_path, "trainings_s", 400.0)
+    fruit_swap.add_wall(tmp_path, "trainings_s", 200.0, base=400.0)  # a resumed run: 200 s more
+    for cell, wall in (("df/clean", 120.0), ("diffusion_policy/clean", 480.0)):
+        (tmp_path / "eval" / cell).mkdir(parents=True)
+        (tmp_path / "eval" / cell / "results.json").write_text(json.dumps({"wall_s": wall}))
+    (tmp_path / "eval" / "df_gated").mkdir()
+    (tmp_path / "eval" / "df_gated" / "gate.json").write_text(json.dumps({"wall_s": 30.0}))
+    costs = fruit_swap.stage_costs(tmp_path)
+    assert costs == {"record": 1.0, "trainings": 10.0, "gate_calibration": 0.5, "evaluation": 10.0,
+                     "total": 21.5, "cells": 2}
+    study = {"provenance": {"date": "d", "machine": "m", "commit": "c", "dirty": False, "torch": "t"},
+             "conditions": ["clean"], "mode": "full", "demos": 100, "episodes": 200, "eval_seed": 100000,
+             "command": "python bench/fruit_swap.py", "methods": {}, "costs_min": costs}
+    assert ("recording the demos 1 min, stage 1 and the trainings 10 min, the gate's calibration 0 min, "
+            "evaluation (2 cells) 10 min; **0.4 h** in all") in fruit_swap.table(study)
 
 
 def test_a_failed_training_names_the_method_and_its_log(tmp_path):
