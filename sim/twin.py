@@ -92,6 +92,8 @@ class FrustumCull:
     def __init__(self, model: mujoco.MjModel, camera: str, aspect: float):
         self.cam = model.camera(camera).id
         self.geoms = np.flatnonzero((model.geom_group < HIDDEN_GROUP) & (model.geom_type == mujoco.mjtGeom.mjGEOM_MESH))
+        if model.cam_projection[self.cam] != 0 or model.cam_sensorsize[self.cam].any():
+            self.geoms = self.geoms[:0]  # the planes below are a fovy perspective camera's: cull nothing
         self.center = model.geom_aabb[self.geoms, :3]  # bounding box centre, in the geom frame
         self.radius = np.linalg.norm(model.geom_aabb[self.geoms, 3:], axis=1) + 1e-3
         half_y = np.deg2rad(model.cam_fovy[self.cam]) / 2
