@@ -137,7 +137,7 @@ def test_adversarial_actions_never_leave_the_limits_on_the_twin(twin):
 def test_the_trained_policy_runs_with_its_memory_carried(twin, tiny_policy):
     policy = ImagePolicy(load_checkpoint(tiny_policy))
     z0 = policy.sampler.z.clone()
-    result = run(twin, policy, seconds=2.25)
+    result = run(twin, policy, seconds=2.25, realtime=False)  # on a loaded machine a call may take > 100 ms
     assert result.stopped == "time limit"
     assert len(result.infer_ms) == 3  # one policy call per 8-action chunk
     assert not np.allclose(policy.sampler.z, z0)  # the memory absorbed the episode
