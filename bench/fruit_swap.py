@@ -78,20 +78,24 @@ def provenance() -> dict:
 
 # -- stages ----------------------------------------------------------------------------------
 
+def read_walls(out: Path) -> dict:
+    path = out / "walls.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def add_wall(out: Path, stage: str, seconds: float, base: float | None = None) -> None:
     """Add a stage's wall time to <out>/walls.json (or set it to base + seconds), so a study
     run in parts still reports what each stage cost in all."""
-    path = out / "walls.json"
-    walls = json.loads(path.read_text()) if path.exists() else {}
+    walls = read_walls(out)
     walls[stage] = (walls.get(stage, 0.0) if base is None else base) + seconds
-    path.write_text(json.dumps(walls, indent=1))
+    (out / "walls.json").write_text(json.dumps(walls, indent=1))
 
 
 def stage_costs(out: Path) -> dict:
     """Wall time per stage in minutes, summed over every run that built the study's outputs:
     recording and trainings from walls.json, each evaluation cell and the gate's calibration
     from their own files. Time lost to an interruption (a cell cut short) is not counted."""
-    walls = json.loads((out / "walls.json").read_text()) if (out / "walls.json").exists() else {}
+    walls = read_walls(out)
     cells = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/results.json"))]
     gates = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/gate.json"))]
     costs = {"record": walls.get("record_s"), "trainings": walls.get("trainings_s"),
@@ -165,8 +169,7 @@ def train_methods(methods: list[str], out: Path, store: Path, mode: dict, extra:
     runs = {m: out / "runs" / m for m in methods}
     shared = runs[methods[0]] / "stage1.pt"
     t0 = time.perf_counter()
-    walls = json.loads((out / "walls.json").read_text()) if (out / "walls.json").exists() else {}
-    before = walls.get("trainings_s", 0.0)  # earlier (interrupted) runs of this study
+    before = read_walls(out).get("trainings_s", 0.0)  # earlier (interrupted) runs of this study
     if all((runs[m] / "train.json").exists() for m in methods):
         return {m: json.loads((runs[m] / "train.json").read_text()) for m in methods}
     if parallel <= 1:

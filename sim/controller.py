@@ -60,7 +60,7 @@ class CartesianController:
 
     def _interpolated_target(self) -> tuple[np.ndarray, np.ndarray]:
         s = min(1.0, self._seg_t / self._seg_T)
-        (p0, R0), (p1, R1) = self._seg_from, self._seg_to
+        (p0, R0), (p1, _) = self._seg_from, self._seg_to
         return p0 + s * (p1 - p0), R0 @ rotvec_to_matrix(s * self._seg_turn)
 
     def update(self, dt: float) -> np.ndarray:

@@ -94,6 +94,7 @@ class FrustumCull:
         self.geoms = np.flatnonzero((model.geom_group < HIDDEN_GROUP) & (model.geom_type == mujoco.mjtGeom.mjGEOM_MESH))
         if model.cam_projection[self.cam] != 0 or model.cam_sensorsize[self.cam].any():
             self.geoms = self.geoms[:0]  # the planes below are a fovy perspective camera's: cull nothing
+        self.group = model.geom_group.copy()  # each geom's own group, restored after a frame
         self.center = model.geom_aabb[self.geoms, :3]  # bounding box centre, in the geom frame
         self.radius = np.linalg.norm(model.geom_aabb[self.geoms, 3:], axis=1) + 1e-3
         half_y = np.deg2rad(model.cam_fovy[self.cam]) / 2
@@ -118,7 +119,7 @@ class SimCamera:
     def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, name: str, height: int, width: int):
         self.name, self.height, self.width = name, height, width
         self.model, self.data = model, data
-        self._cull = FrustumCull(model, name, width / height)
+        self.frustum = FrustumCull(model, name, width / height)
         self.cull = True  # False: draw every mesh (the baseline bench/eval_cost.py compares with)
         try:
             self._renderer = mujoco.Renderer(model, height, width)
@@ -130,13 +131,12 @@ class SimCamera:
         self.postprocess = None  # optional callable(image, time) -> image (disturbances)
 
     def read(self) -> tuple[np.ndarray, float]:
-        culled = self._cull.outside(self.data) if self.cull else []
-        group = self.model.geom_group[culled].copy()
+        culled = self.frustum.outside(self.data) if self.cull else self.frustum.geoms[:0]
         self.model.geom_group[culled] = HIDDEN_GROUP  # visual only: collisions ignore geom groups
         try:
             self._renderer.update_scene(self.data, camera=self.name)
         finally:
-            self.model.geom_group[culled] = group
+            self.model.geom_group[culled] = self.frustum.group[culled]
         img = self._renderer.render()
         if self.postprocess is not None:
             img = self.postprocess(img, float(self.data.time))

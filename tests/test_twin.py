@@ -223,7 +223,7 @@ def test_frustum_culling_leaves_out_meshes_but_changes_no_pixel(twin, task):
             twin.data.qpos[twin.robot._arm_q] = home + rng.normal(0, 0.5, 7)
             mujoco.mj_forward(twin.model, twin.data)
             for name, cam in twin.cameras.items():
-                culled[name] += len(cam._cull.outside(twin.data))
+                culled[name] += len(cam.frustum.outside(twin.data))
                 plain[name].update_scene(twin.data, camera=name)
                 np.testing.assert_array_equal(cam.read()[0], plain[name].render(), err_msg=name)
     finally:
@@ -231,7 +231,7 @@ def test_frustum_culling_leaves_out_meshes_but_changes_no_pixel(twin, task):
             r.close()
         task.reset(0)
     assert culled["wrist"] > 12 * 10  # the wrist camera never sees most of the arm
-    assert (twin.model.geom_group[twin.cameras["front"]._cull.geoms] == 2).all()  # groups restored
+    assert (twin.model.geom_group[twin.cameras["front"].frustum.geoms] == 2).all()  # groups restored
 
 
 def test_an_episode_does_not_depend_on_what_ran_before_it(twin, task):

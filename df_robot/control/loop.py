@@ -49,7 +49,7 @@ class DeadlineSampler:
         self.per_step: float | None = None
 
     def choose(self) -> int:
-        if self.per_step is None or math.isinf(self.budget):
+        if self.per_step is None:
             return self.steps
         return max(1, min(self.steps, math.floor(self.budget / self.per_step)))
 
@@ -93,7 +93,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
     thinks (the twin's evaluation): a slow policy call then neither cuts the denoising steps
     nor holds the robot, so an episode does not depend on how loaded the machine is."""
     watchdog = watchdog or WatchdogLimits()
-    deadline = DeadlineSampler(steps, 0.8 * period if realtime else math.inf)
+    deadline = DeadlineSampler(steps, 0.8 * period)
     run = EpisodeRun()
     policy.reset()
     state = robot.state()
@@ -119,7 +119,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
             else:
                 stale_for = 0.0
                 if not queue:
-                    used = deadline.choose()
+                    used = deadline.choose() if realtime else steps
                     run.reduced_steps += used < steps
                     t0 = clock()
                     queue = list(policy.act(images, state.vector(), used))
