@@ -112,7 +112,7 @@ class RecordingSession:
                 if "gripper" in inp.events:
                     self.twist.target.gripper = 1.0 - self.twist.target.gripper
                 request = self.twist.step(inp.twist, self.period)
-                sent = self.safety(request).target
+                sent = self.safety(request, now=self.robot.time()).target
                 self.twist.target.pos = sent.pos.copy()  # no wind-up against the box
                 self.twist.target.rot = sent.rot.copy()
                 self.robot.command(sent)

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from df_robot.control.loop import DeadlineSampler, WatchdogLimits, run_policy_episode
 from df_robot.control.safety import SafetyFilter, SafetyLimits
 from df_robot.protocols import EETarget
-from df_robot.rotations import rotation_angle, rotvec_to_matrix
+from df_robot.rotations import matrix_to_6d, rotation_angle, rotvec_to_matrix
 from df_robot.store import EpisodeWriter
 from df_robot.train import load_checkpoint, train
 from df_robot.policy.sampler import ImagePolicy
@@ -132,6 +132,41 @@ def test_adversarial_actions_never_leave_the_limits_on_the_twin(twin):
     assert len(cmds) == 8 + 4  # the whole first chunk, then the NaN at the second's 4th action
     assert np.allclose(cmds[-1].pos, cmds[-2].pos)  # held
     assert np.all(np.array(LIMITS.workspace_min) - 0.01 <= twin.robot.state().ee_pos)
+
+
+class CatchingUpClock:
+    """The twin seen through a real rig's fixed-rate clock after late periods: every other
+    command goes out 60% of a period late, the next one 60% early (as FixedRate catches up)."""
+
+    def __init__(self, robot):
+        self.robot, self.t, self.waits = robot, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.robot, name)
+
+    def time(self):
+        return self.t
+
+    def wait(self, seconds):
+        self.robot.wait(seconds)
+        self.waits += 1
+        self.t += seconds * (1.6 if self.waits % 2 else 0.4)
+
+
+class FarTargetPolicy(RandomPolicy):
+    def act(self, images, state, steps=None):
+        return np.tile(np.r_[0.75, 0.35, 0.1, matrix_to_6d(DOWN), 0.0], (8, 1))
+
+
+def test_a_command_sent_early_moves_only_as_far_as_its_interval_allows(twin):
+    FruitSwapTask(twin).reset(0)
+    robot = CatchingUpClock(twin.robot)
+    result = run_policy_episode(robot, twin.cameras, FarTargetPolicy(), SafetyFilter(LIMITS, PERIOD), PERIOD, 2.0, 8, 3)
+    pos = np.array(result.commands)[:, :3]
+    t = np.array([s.t for s in result.log])
+    speed = np.linalg.norm(np.diff(pos, axis=0), axis=1) / np.diff(t)
+    assert speed.max() <= LIMITS.max_speed + 1e-4  # (float32 commands); without the interval: 0.5 m/s * 0.1 s in 0.04 s = 1.25 m/s
+    assert speed.max() > 0.9 * LIMITS.max_speed  # and it still moves at the limit
 
 
 def test_the_trained_policy_runs_with_its_memory_carried(twin, tiny_policy):

@@ -141,7 +141,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                 clamped = False
             else:
                 request = np.asarray(queue.pop(0), float)
-                result = safety(EETarget.from_vector(request))
+                result = safety(EETarget.from_vector(request), now=robot.time())
                 target, clamped = result.target, result.clamped
                 if result.invalid:
                     run.stopped = "invalid action (NaN or inf)"

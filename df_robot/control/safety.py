@@ -2,7 +2,10 @@
 
 - workspace: the target position is clipped into a box;
 - speed: the step from the last safe command is clamped to the maximum linear and angular
-  speed times the period (the command moves toward the request, it never jumps);
+  speed times the period (the command moves toward the request, it never jumps), or times
+  the time since the last command when that was shorter: a loop catching up after a late
+  period sends two commands close together, and each may only move as far as its own
+  interval allows;
 - gripper: a change must be asked for `gripper_debounce` periods in a row before it is sent;
 - NaN or inf anywhere: the robot holds the last safe command and the episode must stop.
 """
@@ -44,33 +47,46 @@ class SafetyFilter:
         self.limits, self.period = limits, period
         self.lo, self.hi = np.array(limits.workspace_min, float), np.array(limits.workspace_max, float)
         self.last: EETarget | None = None
+        self.last_time: float | None = None
         self._pending_gripper, self._pending_count = None, 0
 
     def reset(self, current: EETarget) -> None:
         """Start from the robot's actual pose (call at the start of every episode)."""
         pos = np.clip(current.pos, self.lo, self.hi)
         self.last = EETarget(pos, current.rot.copy(), float(np.clip(current.gripper, 0, 1)))
+        self.last_time = None
         self._pending_gripper, self._pending_count = None, 0
 
-    def __call__(self, request: EETarget) -> FilterResult:
+    def interval(self, now: float | None) -> float:
+        """The time the next step may use: the period, or less if the last command went out
+        less than a period ago (1% of slack for clock jitter)."""
+        if now is None or self.last_time is None:
+            return self.period
+        elapsed = now - self.last_time
+        return self.period if elapsed >= 0.99 * self.period else max(elapsed, 0.0)
+
+    def __call__(self, request: EETarget, now: float | None = None) -> FilterResult:
+        """`now`: the robot's clock as the command goes out (None: a full period passed)."""
         last = self.last
+        dt = self.interval(now)
         values = np.concatenate([np.ravel(request.pos), np.ravel(request.rot), [request.gripper]])
         if not np.all(np.isfinite(values)):
             return FilterResult(EETarget(last.pos.copy(), last.rot.copy(), last.gripper), False, True)
         pos = np.clip(request.pos, self.lo, self.hi)
         clamped = not np.allclose(pos, request.pos)
         step = pos - last.pos
-        max_step = self.limits.max_speed * self.period
+        max_step = self.limits.max_speed * dt
         if np.linalg.norm(step) > max_step:
             pos = last.pos + step * (max_step / np.linalg.norm(step))
             clamped = True
         rot = request.rot
         dr = rotation_vector(last.rot.T @ request.rot)
-        max_rot = self.limits.max_rot_speed * self.period
+        max_rot = self.limits.max_rot_speed * dt
         if np.linalg.norm(dr) > max_rot:
             rot = last.rot @ rotvec_to_matrix(dr * (max_rot / np.linalg.norm(dr)))
             clamped = True
         self.last = EETarget(pos, rot, self._debounce(float(np.clip(request.gripper, 0, 1))))
+        self.last_time = now
         return FilterResult(EETarget(pos.copy(), rot.copy(), self.last.gripper), clamped, False)
 
     def _debounce(self, wanted: float) -> float:
