@@ -100,10 +100,11 @@ def stage_costs(out: Path) -> dict:
     gates = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/gate.json"))]
     costs = {"record": walls.get("record_s"), "trainings": walls.get("trainings_s"),
              "gate_calibration": sum(g.get("wall_s", 0.0) for g in gates),
-             "evaluation": sum(c.get("wall_s") or 0.0 for c in cells), "cells": len(cells)}
-    minutes = {k: (None if v is None else round(v / 60, 1)) for k, v in costs.items() if k != "cells"}
+             "evaluation": sum(c.get("wall_s") or 0.0 for c in cells)}
+    minutes = {k: (None if v is None else round(v / 60, 1)) for k, v in costs.items()}
     minutes["total"] = round(sum(v for v in minutes.values() if v is not None), 1)
-    return {**minutes, "cells": costs["cells"]}
+    one_worker = sum(c.get("workers") == 1 for c in cells)  # run beside a training (--eval-workers 1)
+    return {**minutes, "cells": len(cells), **({"cells_one_worker": one_worker} if one_worker else {})}
 
 
 def record_demos(store: Path, demos: int, out: Path) -> dict:
@@ -227,7 +228,7 @@ def calibrate_gate(checkpoint: str, out: Path, episodes: int) -> list[float]:
 
 
 def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path, seed: int, k_obs: int = -1,
-                       gate: list[float] | None = None) -> dict:
+                       gate: list[float] | None = None, workers: int = 0) -> dict:
     from sim.disturbances import DisturbanceConfig
     from sim.evaluate import EvalSettings, evaluate
 
@@ -235,20 +236,22 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
     if result_file.exists():
         summary = json.loads(result_file.read_text())
     else:
-        settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out),
+        settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out), workers=workers,
                                 k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]),
                                 surprise_threshold=list(gate or []))
         t0 = time.perf_counter()
         summary = evaluate(settings)
         summary["wall_s"] = time.perf_counter() - t0
+        summary["workers"] = workers or os.cpu_count()
         result_file.write_text(json.dumps(summary, indent=1))
     return {"condition": condition, "episodes": summary["episodes"], "successes": summary["successes"],
             "success_rate": summary["success_rate"], "ci95": summary["ci95"], "k_obs": k_obs,
-            "seeds": [seed, seed + summary["episodes"] - 1], "wall_s": summary.get("wall_s"), "out": str(out)}
+            "seeds": [seed, seed + summary["episodes"] - 1], "wall_s": summary.get("wall_s"),
+            "workers": summary.get("workers"), "out": str(out)}
 
 
 def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed: int,
-              calibration_episodes: int = 0, existing_only: bool = False) -> dict:
+              calibration_episodes: int = 0, existing_only: bool = False, workers: int = 0) -> dict:
     """Diffusion forcing's run again, with the surprise gate: calibrated (or read back), then
     each condition evaluated (or, existing_only, the evaluations already on disk read back)."""
     folder = out / "eval" / "df_gated"
@@ -260,7 +263,7 @@ def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed:
             continue
         if not existing_only:
             log(f"evaluating {METHODS['df_gated']}, {c}, {episodes} episodes")
-        r = evaluate_condition(info["checkpoint"], c, episodes, folder / c, seed, gate=gate)
+        r = evaluate_condition(info["checkpoint"], c, episodes, folder / c, seed, gate=gate, workers=workers)
         row["eval"][c] = r
         log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
     return row
@@ -275,7 +278,7 @@ def checkpoint_k_obs(checkpoint: str) -> int:
 
 
 def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed: int,
-                report_only: bool = False) -> list[dict]:
+                report_only: bool = False, workers: int = 0) -> list[dict]:
     """Diffusion forcing under SWEEP_CONDITION at each k_obs. The level the checkpoint deploys
     at is the df row's own cell (same checkpoint, episodes and seeds): reused, not run twice."""
     checkpoint = df_row["training"]["checkpoint"]
@@ -290,7 +293,7 @@ def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed:
             continue
         log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
         points.append(evaluate_condition(checkpoint, SWEEP_CONDITION, episodes, out / "eval" / "df_k_obs" / str(k),
-                                         seed, k_obs=k))
+                                         seed, k_obs=k, workers=workers))
     return points
 
 
@@ -310,7 +313,10 @@ def table(study: dict) -> str:
     if c:
         parts = [f"{name} {c[key]:.0f} min" for key, name in
                  (("record", "recording the demos"), ("trainings", "stage 1 and the trainings"),
-                  ("gate_calibration", "the gate's calibration"), ("evaluation", f"evaluation ({c['cells']} cells)"))
+                  ("gate_calibration", "the gate's calibration"),
+                  ("evaluation", f"evaluation ({c['cells']} cells"
+                   + (f", {c['cells_one_worker']} of them with one worker beside a training" if c.get("cells_one_worker")
+                      else "") + ")"))
                  if c.get(key) is not None]
         lines.append(f"Cost by stage, summed over the runs that made its outputs: {', '.join(parts)}; "
                      f"**{c['total'] / 60:.1f} h** in all.")
@@ -415,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-seed", type=int, default=100000)
     ap.add_argument("--parallel", type=int, default=2,
                     help="trainings run at once, one torch thread each (1: one after another, all threads)")
+    ap.add_argument("--eval-workers", type=int, default=0,
+                    help="evaluation worker processes (0: one per core); 1 leaves a core to a training run beside it")
     ap.add_argument("--no-gate", action="store_true", help="skip diffusion forcing with the surprise gate")
     ap.add_argument("--benchmarks", action="store_true", help="put the table into BENCHMARKS.md")
     ap.add_argument("--report-only", action="store_true",
@@ -470,15 +478,16 @@ def main(argv: list[str] | None = None) -> int:
         study["methods"][m] = {"training": info, "eval": {}}
         for c in conditions:
             log(f"evaluating {METHODS[m]}, {c}, {mode['episodes']} episodes")
-            r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed)
+            r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed,
+                                   workers=args.eval_workers)
             study["methods"][m]["eval"][c] = r
             log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
         if m == "df" and not args.no_gate:
             study["methods"]["df_gated"] = gated_row(info, out, conditions, mode["episodes"], args.eval_seed,
-                                                     calibration_episodes=mode["gate_episodes"])
+                                                     calibration_episodes=mode["gate_episodes"], workers=args.eval_workers)
     if "df" in study["methods"] and mode["k_obs"]:
         study["sweep"] = sweep_k_obs(study["methods"]["df"], mode["k_obs"], out, mode["episodes"], args.eval_seed,
-                                     args.report_only)
+                                     args.report_only, workers=args.eval_workers)
     if not study["methods"]:
         ap.error(f"{out}: no trained method to report (nothing under {out / 'runs'})")
     study["wall_s"] = time.perf_counter() - t_start

@@ -47,19 +47,19 @@ def test_a_study_run_in_parts_reports_every_stage_cost(tmp_path):
     fruit_swap.add_wall(tmp_path, "record_s", 60.0)
     fruit_swap.add_wall(tmp_path, "trainings_s", 400.0)
     fruit_swap.add_wall(tmp_path, "trainings_s", 200.0, base=400.0)  # a resumed run: 200 s more
-    for cell, wall in (("df/clean", 120.0), ("diffusion_policy/clean", 480.0)):
+    for cell, wall, workers in (("df/clean", 120.0, 2), ("diffusion_policy/clean", 480.0, 1)):
         (tmp_path / "eval" / cell).mkdir(parents=True)
-        (tmp_path / "eval" / cell / "results.json").write_text(json.dumps({"wall_s": wall}))
+        (tmp_path / "eval" / cell / "results.json").write_text(json.dumps({"wall_s": wall, "workers": workers}))
     (tmp_path / "eval" / "df_gated").mkdir()
     (tmp_path / "eval" / "df_gated" / "gate.json").write_text(json.dumps({"wall_s": 30.0}))
     costs = fruit_swap.stage_costs(tmp_path)
     assert costs == {"record": 1.0, "trainings": 10.0, "gate_calibration": 0.5, "evaluation": 10.0,
-                     "total": 21.5, "cells": 2}
+                     "total": 21.5, "cells": 2, "cells_one_worker": 1}
     study = {"provenance": {"date": "d", "machine": "m", "commit": "c", "dirty": False, "torch": "t"},
              "conditions": ["clean"], "mode": "full", "demos": 100, "episodes": 200, "eval_seed": 100000,
              "command": "python bench/fruit_swap.py", "methods": {}, "costs_min": costs}
     assert ("recording the demos 1 min, stage 1 and the trainings 10 min, the gate's calibration 0 min, "
-            "evaluation (2 cells) 10 min; **0.4 h** in all") in fruit_swap.table(study)
+            "evaluation (2 cells, 1 of them with one worker beside a training) 10 min; **0.4 h** in all") in fruit_swap.table(study)
 
 
 def test_a_failed_training_names_the_method_and_its_log(tmp_path):
@@ -84,15 +84,37 @@ def test_the_k_obs_sweep_reuses_the_cell_the_checkpoint_deploys_at(tmp_path, mon
     row = {"training": {"checkpoint": str(ckpt)}, "eval": {fruit_swap.SWEEP_CONDITION: own}}
     ran = []
 
-    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None):
+    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None, workers=0):
         ran.append(k_obs)
+        assert workers == 1  # --eval-workers reaches every cell
         return {**own, "successes": 1, "k_obs": k_obs}
 
     monkeypatch.setattr(fruit_swap, "evaluate_condition", fake_eval)
-    points = fruit_swap.sweep_k_obs(row, [0, 50, 200], tmp_path, 6, 100000)
+    points = fruit_swap.sweep_k_obs(row, [0, 50, 200], tmp_path, 6, 100000, workers=1)
     assert ran == [0, 200]  # 50 is the df row's own cell
     assert [p["k_obs"] for p in points] == [0, 50, 200]
     assert points[1]["successes"] == 5 and points[0]["successes"] == 1
     ran.clear()  # a different episode count is a different cell: it runs
-    fruit_swap.sweep_k_obs(row, [50], tmp_path, 8, 100000)
+    fruit_swap.sweep_k_obs(row, [50], tmp_path, 8, 100000, workers=1)
     assert ran == [50]
+
+
+def test_a_cell_runs_with_the_workers_asked_for_and_keeps_them(tmp_path, monkeypatch):
+    """--eval-workers 1 lets a cell run beside a training; its results say so, since its wall
+    time is then about twice a two-worker cell's."""
+    import fruit_swap
+    import sim.evaluate
+
+    seen = []
+
+    def fake_evaluate(settings):
+        seen.append(settings.workers)
+        Path(settings.out).mkdir(parents=True)
+        return {"episodes": 4, "successes": 1, "success_rate": 0.25, "ci95": [0.05, 0.7]}
+
+    monkeypatch.setattr(sim.evaluate, "evaluate", fake_evaluate)
+    r = fruit_swap.evaluate_condition("ckpt.pt", "clean", 4, tmp_path / "cell", 100000, workers=1)
+    assert seen == [1] and r["workers"] == 1
+    assert json.loads((tmp_path / "cell" / "results.json").read_text())["workers"] == 1
+    again = fruit_swap.evaluate_condition("ckpt.pt", "clean", 4, tmp_path / "cell", 100000)  # read back, not rerun
+    assert seen == [1] and again["successes"] == 1
