@@ -236,8 +236,8 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
     if result_file.exists():
         summary = json.loads(result_file.read_text())
     else:
-        settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out), workers=workers,
-                                k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]),
+        settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out),
+                                workers=workers, k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]),
                                 surprise_threshold=list(gate or []))
         t0 = time.perf_counter()
         summary = evaluate(settings)
