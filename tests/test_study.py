@@ -118,3 +118,53 @@ def test_a_cell_runs_with_the_workers_asked_for_and_keeps_them(tmp_path, monkeyp
     assert json.loads((tmp_path / "cell" / "results.json").read_text())["workers"] == 1
     again = fruit_swap.evaluate_condition("ckpt.pt", "clean", 4, tmp_path / "cell", 100000)  # read back, not rerun
     assert seen == [1] and again["successes"] == 1
+
+
+def _fake_study(tmp_path, monkeypatch, *flags):
+    """main() with the trainings and cells faked: which cells would the study run?"""
+    import fruit_swap
+    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    tmp_path.mkdir()
+    ckpt = tmp_path / "latest.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": {"policy": {"k_obs": 50}}}, ckpt)
+    infos = {m: {"method": m, "checkpoint": str(ckpt), "steps": 4, "stage1_s": 300.0 if m == "df" else 2.0,
+                 "stage2_s": 60.0, "final_loss": 0.1} for m in fruit_swap.DEFAULT_METHODS}
+    cells = []
+
+    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None, workers=0):
+        cells.append((Path(out).relative_to(tmp_path / "eval").as_posix(), bool(gate)))
+        return {"condition": condition, "episodes": episodes, "successes": 1, "success_rate": 1 / episodes,
+                "ci95": [0.0, 0.5], "k_obs": k_obs, "seeds": [seed, seed + episodes - 1], "wall_s": 1.0, "workers": 2}
+
+    monkeypatch.setattr(fruit_swap, "record_demos", lambda store, demos, out: {"store": str(store), "demos": demos})
+    monkeypatch.setattr(fruit_swap, "train_methods", lambda methods, *a: {m: infos[m] for m in methods})
+    monkeypatch.setattr(fruit_swap, "calibrate_gate", lambda checkpoint, out, episodes: [0.1, 0.2])
+    monkeypatch.setattr(fruit_swap, "evaluate_condition", fake_eval)
+    assert fruit_swap.main(["--quick", "--out", str(tmp_path), *flags]) == 0
+    return cells, json.loads((tmp_path / "study.json").read_text())
+
+
+def test_the_full_design_runs_diffusion_forcing_without_the_gate_only_where_it_tells_something(tmp_path, monkeypatch):
+    """The gated row stands for diffusion forcing under every condition; without the gate it
+    runs clean and under the sweep's condition (3 cells fewer: the 3-hour budget), and every
+    condition with --ablation or when there is no gated row."""
+    import fruit_swap
+
+    every = list(fruit_swap.CONDITIONS)
+    cells, study = _fake_study(tmp_path / "lean", monkeypatch)
+    ungated = [c.split("/", 1)[1] for c, gated in cells if c.startswith("df/")]
+    assert ungated == ["clean", "distractor+occlusion"]
+    for m in ("teacher_forcing", "diffusion_policy", "df_gated"):
+        assert [c.split("/", 1)[1] for c, _ in cells if c.startswith(m + "/")] == every
+    assert all(gated == c.startswith("df_gated/") for c, gated in cells)
+    assert sorted(c for c, _ in cells if c.startswith("df_k_obs/")) == ["df_k_obs/0", "df_k_obs/200"]
+    assert len(cells) == 3 * 5 + 2 + 2
+    assert study["stage1_s"] == 300.0  # the training that built stage 1, not the last to copy it
+    assert "| diffusion forcing (`policy=df`) | 4 steps, 1 min (+ shared stage 1 5 min)" in (tmp_path / "lean" / "table.md").read_text()
+
+    cells, _ = _fake_study(tmp_path / "ablation", monkeypatch, "--ablation")
+    assert [c.split("/", 1)[1] for c, _ in cells if c.startswith("df/")] == every
+    cells, _ = _fake_study(tmp_path / "no_gate", monkeypatch, "--no-gate")
+    assert [c.split("/", 1)[1] for c, _ in cells if c.startswith("df/")] == every
+    assert not any(c.startswith("df_gated/") for c, _ in cells)
