@@ -101,17 +101,24 @@ def add_wall(out: Path, stage: str, seconds: float, base: float | None = None) -
 def stage_costs(out: Path) -> dict:
     """Wall time per stage in minutes, summed over every run that built the study's outputs:
     recording and trainings from walls.json, each evaluation cell and the gate's calibration
-    from their own files. Time lost to an interruption (a cell cut short) is not counted."""
+    from their own files. Time lost to an interruption (a cell cut short) is not counted.
+    The ungated ablation's extra cells (--ablation) are counted apart: the design's budget
+    does not hold them."""
     walls = read_walls(out)
-    cells = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/results.json"))]
+    files = sorted((out / "eval").glob("**/results.json"))
+    ablation = {out / "eval" / "df" / c / "results.json" for c in CONDITIONS if c not in UNGATED_CONDITIONS}
+    cells = [json.loads(f.read_text()) for f in files if f not in ablation]
+    extra = [json.loads(f.read_text()) for f in files if f in ablation]
     gates = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/gate.json"))]
     costs = {"record": walls.get("record_s"), "trainings": walls.get("trainings_s"),
              "gate_calibration": sum(g.get("wall_s", 0.0) for g in gates),
              "evaluation": sum(c.get("wall_s") or 0.0 for c in cells)}
     minutes = {k: (None if v is None else round(v / 60, 1)) for k, v in costs.items()}
     minutes["total"] = round(sum(v for v in minutes.values() if v is not None), 1)
-    one_worker = sum(c.get("workers") == 1 for c in cells)  # run beside a training (--eval-workers 1)
-    return {**minutes, "cells": len(cells), **({"cells_one_worker": one_worker} if one_worker else {})}
+    one_worker = sum(c.get("workers") == 1 for c in cells + extra)  # run beside a training (--eval-workers 1)
+    return {**minutes, "cells": len(cells), **({"cells_one_worker": one_worker} if one_worker else {}),
+            **({"ablation": round(sum(c.get("wall_s") or 0.0 for c in extra) / 60, 1), "ablation_cells": len(extra)}
+               if extra else {})}
 
 
 def record_demos(store: Path, demos: int, out: Path) -> dict:
@@ -334,7 +341,9 @@ def table(study: dict) -> str:
                       else "") + ")"))
                  if c.get(key) is not None]
         lines.append(f"Cost by stage, summed over the runs that made its outputs: {', '.join(parts)}; "
-                     f"**{c['total'] / 60:.1f} h** in all.")
+                     f"**{c['total'] / 60:.1f} h** in all"
+                     + (f" (and the ablation's {c['ablation_cells']} cells, `--ablation`: {c['ablation']:.0f} min more)"
+                        if c.get("ablation_cells") else "") + ".")
     lines.append("")
     lines.append("```\n" + study["command"] + "\n```")
     lines.append("")

@@ -41,25 +41,28 @@ def test_parallel_trainings_share_one_stage_1(tmp_path):
 
 def test_a_study_run_in_parts_reports_every_stage_cost(tmp_path):
     """Recording and trainings add up in walls.json across runs; each evaluation cell and the
-    gate's calibration keep their own wall time; the table reports the sum by stage."""
+    gate's calibration keep their own wall time; the table reports the sum by stage, the ungated
+    ablation's extra cells apart."""
     import fruit_swap
 
     fruit_swap.add_wall(tmp_path, "record_s", 60.0)
     fruit_swap.add_wall(tmp_path, "trainings_s", 400.0)
     fruit_swap.add_wall(tmp_path, "trainings_s", 200.0, base=400.0)  # a resumed run: 200 s more
-    for cell, wall, workers in (("df/clean", 120.0, 2), ("diffusion_policy/clean", 480.0, 1)):
+    for cell, wall, workers in (("df/clean", 120.0, 2), ("diffusion_policy/clean", 480.0, 1),
+                                ("df/occlusion", 90.0, 2), ("df/pixel_noise", 150.0, 2)):  # the last two: --ablation
         (tmp_path / "eval" / cell).mkdir(parents=True)
         (tmp_path / "eval" / cell / "results.json").write_text(json.dumps({"wall_s": wall, "workers": workers}))
     (tmp_path / "eval" / "df_gated").mkdir()
     (tmp_path / "eval" / "df_gated" / "gate.json").write_text(json.dumps({"wall_s": 30.0}))
     costs = fruit_swap.stage_costs(tmp_path)
     assert costs == {"record": 1.0, "trainings": 10.0, "gate_calibration": 0.5, "evaluation": 10.0,
-                     "total": 21.5, "cells": 2, "cells_one_worker": 1}
+                     "total": 21.5, "cells": 2, "cells_one_worker": 1, "ablation": 4.0, "ablation_cells": 2}
     study = {"provenance": {"date": "d", "machine": "m", "commit": "c", "dirty": False, "torch": "t"},
              "conditions": ["clean"], "mode": "full", "demos": 100, "episodes": 200, "eval_seed": 100000,
              "command": "python bench/fruit_swap.py", "methods": {}, "costs_min": costs}
     assert ("recording the demos 1 min, stage 1 and the trainings 10 min, the gate's calibration 0 min, "
-            "evaluation (2 cells, 1 of them with one worker beside a training) 10 min; **0.4 h** in all") in fruit_swap.table(study)
+            "evaluation (2 cells, 1 of them with one worker beside a training) 10 min; **0.4 h** in all "
+            "(and the ablation's 2 cells, `--ablation`: 4 min more).") in fruit_swap.table(study)
 
 
 def test_a_failed_training_names_the_method_and_its_log(tmp_path):
