@@ -313,7 +313,8 @@ def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed:
             continue
         if report_only and not (out / "eval" / "df_k_obs" / str(k) / "results.json").exists():
             continue
-        log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
+        if not report_only:
+            log(f"k_obs sweep: {k} under {SWEEP_CONDITION}")
         points.append(evaluate_condition(checkpoint, SWEEP_CONDITION, episodes, out / "eval" / "df_k_obs" / str(k),
                                          seed, k_obs=k, workers=workers))
     return points
@@ -399,7 +400,7 @@ def plot(study: dict, out: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate")
     ax.set_title(f"fruit swap on the twin ({study['episodes']} episodes per bar, 95% CI)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(methods), frameon=False)
     fig.tight_layout()
     fig.savefig(out / "success.png", dpi=120)
     plt.close(fig)
@@ -407,8 +408,12 @@ def plot(study: dict, out: Path) -> None:
         s = study["sweep"]
         k = [p["k_obs"] for p in s]
         fig, ax = plt.subplots(figsize=(4.5, 3.4))
-        ax.plot(k, [p["success_rate"] for p in s], "o-", label="diffusion forcing")
+        ax.plot(k, [p["success_rate"] for p in s], "o-", label="diffusion forcing, no gate")
         ax.fill_between(k, [p["ci95"][0] for p in s], [p["ci95"][1] for p in s], alpha=0.2)
+        gated = study["methods"].get("df_gated", {}).get("eval", {}).get(SWEEP_CONDITION)
+        if gated:  # what masking the unexpected views does, against any fixed level
+            ax.axhline(gated["success_rate"], color="tab:orange", ls="--", label="with the surprise gate")
+            ax.legend(fontsize=8, loc="center right")
         ax.set_xlabel("k_obs (noise level observations are fed at)")
         ax.set_ylabel("success rate")
         ax.set_ylim(0, 1.05)
