@@ -164,7 +164,8 @@ def test_the_full_design_runs_diffusion_forcing_without_the_gate_only_where_it_t
     assert sorted(c for c, _ in cells if c.startswith("df_k_obs/")) == ["df_k_obs/0", "df_k_obs/200"]
     assert len(cells) == 3 * 5 + 2 + 2
     assert study["stage1_s"] == 300.0  # the training that built stage 1, not the last to copy it
-    assert "| diffusion forcing (`policy=df`) | 4 steps, 1 min (+ shared stage 1 5 min)" in (tmp_path / "lean" / "table.md").read_text()
+    table = (tmp_path / "lean" / "table.md").read_text()
+    assert "| diffusion forcing (`policy=df`) | 4 steps, 1 min (+ shared stage 1 5 min)" in table
 
     cells, _ = _fake_study(tmp_path / "ablation", monkeypatch, "--ablation")
     assert [c.split("/", 1)[1] for c, _ in cells if c.startswith("df/")] == every
