@@ -172,3 +172,23 @@ def test_the_full_design_runs_diffusion_forcing_without_the_gate_only_where_it_t
     cells, _ = _fake_study(tmp_path / "no_gate", monkeypatch, "--no-gate")
     assert [c.split("/", 1)[1] for c, _ in cells if c.startswith("df/")] == every
     assert not any(c.startswith("df_gated/") for c, _ in cells)
+
+
+def test_two_evaluations_are_compared_episode_by_episode(tmp_path, capsys):
+    """bench/same_episodes.py: the reproducibility check BENCHMARKS.md quotes; one episode that
+    ends differently is named and fails it."""
+    import same_episodes
+
+    episodes = [{"episode": i, "seed": 100000 + i, "success": i % 2 == 0, "seconds": 30.0 + i, "moves": ["apple A->C"],
+                 "outcome": "swapped", "apple_slot": "B", "orange_slot": "A"} for i in range(4)]
+    a = {"successes": 2, "results": episodes}
+    b = {"successes": 2, "wall_s": 120.0, "results": [dict(e) for e in episodes]}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for p, d in zip(paths, (a, b)):
+        p.write_text(json.dumps(d))
+    assert same_episodes.main([str(p) for p in paths]) == 0
+    assert "4/4 episodes the same" in capsys.readouterr().out
+    b["results"][2]["seconds"] = 60.0
+    paths[1].write_text(json.dumps(b))
+    assert same_episodes.main([str(p) for p in paths]) == 1
+    assert "3/4 episodes the same" in (out := capsys.readouterr().out) and "differ: [2]" in out
