@@ -79,6 +79,16 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def shutdown_distributed(together: bool = True) -> None:
+    """Leave data parallel: after a run that went well, all processes together (a barrier first), so none
+    closes its gloo sockets while another still works (gloo can abort a process whose peer vanishes
+    under it); after a failure at once, so torchrun stops the others instead of them waiting here."""
+    if dist.is_initialized():
+        if together:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -328,8 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     code = run_guarded(run, None)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    shutdown_distributed(together=code == 0)
     return code
 
 

@@ -1,12 +1,12 @@
-"""Run under torchrun: trains on the synthetic cue data and writes rank 0's loss history."""
+"""Run under torchrun: trains on the synthetic cue data and writes rank 0's loss history.
+
+Each rank says on stderr how far it got, so a crash shows whether training or the teardown died."""
 
 import json
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
-
-from df_robot.train import train_on_tokens
+from df_robot.train import shutdown_distributed, train_on_tokens
 from policy_helpers import cue_data, tiny_cfg
 
 run_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -14,4 +14,6 @@ data, *_ = cue_data(n=16, tokens=4, seed=5)
 result = train_on_tokens(tiny_cfg(run_dir, "train.steps=15", "train.batch_size=8"), data, run_dir, progress=False)
 if result["rank"] == 0:
     out.write_text(json.dumps(result["history"]))
-dist.destroy_process_group()
+print(f"rank {result['rank']}: trained", file=sys.stderr, flush=True)
+shutdown_distributed()
+print(f"rank {result['rank']}: shut down", file=sys.stderr, flush=True)

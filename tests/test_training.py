@@ -50,16 +50,39 @@ def test_a_kill_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch
     assert torch.load(path)["step"] == 1
 
 
+def _train_two_processes(run_dir: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1",
+           "PYTHONFAULTHANDLER": "1"}  # a rank that aborts prints where its Python threads were
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(HERE / "ddp_worker.py"), str(run_dir), str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _why_it_died(stderr: str) -> str:
+    """The lines that say what killed a rank, ahead of torchrun's long report (which alone fills a CI excerpt)."""
+    telling = [line for line in stderr.splitlines()
+               if any(k in line for k in ("rank ", "terminate", "what()", "Error", "Fatal Python", "File \""))]
+    return "\n".join(telling[:40]) + "\n--- stderr tail ---\n" + stderr[-1500:]
+
+
 def test_data_parallel_gloo_matches_one_process(tmp_path):
+    """Two gloo processes splitting each batch train exactly like one process.
+
+    gloo has, rarely (once in CI, never in some 40 runs here), aborted a process while the two shut down,
+    after training. Such a crash after both ranks reported 'trained' earns one rerun; a crash during
+    training, a second crash, or a different history fails."""
     data, *_ = cue_data(n=16, tokens=4, seed=5)
     single = train_on_tokens(tiny_cfg(tmp_path / "one", "train.steps=15", "train.batch_size=8"), data,
                              tmp_path / "one", progress=False)
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     out = tmp_path / "ddp.json"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(HERE / "ddp_worker.py"), str(tmp_path / "two"), str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _train_two_processes(tmp_path / "two", out)
+    trained = all(f"rank {r}: trained" in proc.stderr for r in (0, 1))
+    if proc.returncode != 0 and trained and out.exists():
+        print("first try crashed after training, rerunning once:\n" + _why_it_died(proc.stderr))
+        out.unlink()
+        proc = _train_two_processes(tmp_path / "two_again", out)
+    assert proc.returncode == 0, _why_it_died(proc.stderr)
+    assert all(f"rank {r}: shut down" in proc.stderr for r in (0, 1))
     np.testing.assert_allclose(json.loads(out.read_text()), single["history"], rtol=1e-4, atol=1e-5)
 
 
