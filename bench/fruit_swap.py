@@ -8,7 +8,8 @@ with the surprise gate (views its memory did not expect are masked; thresholds c
 clean episodes with seeds apart from the evaluation's), and writes the results. The gated row
 is diffusion forcing as it deploys under disturbances; without the gate it runs clean and
 under the sweep's condition only (`--ablation`: every condition), which keeps the full mode
-inside its 3-hour budget. It writes:
+inside its 3-hour budget on a fast 2-core machine (2.97 h summed on 2026-11-24; machines
+of this kind differ by 1.4x or more, BENCHMARKS.md). It writes:
 
     <out>/study.json        every figure with its provenance (commit, seeds, budgets, times)
     <out>/success.png       success per method and condition, 95% Wilson intervals
