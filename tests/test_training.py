@@ -68,9 +68,10 @@ def _why_it_died(stderr: str) -> str:
 def test_data_parallel_gloo_matches_one_process(tmp_path):
     """Two gloo processes splitting each batch train exactly like one process.
 
-    gloo has, rarely (once in CI, never in some 40 runs here), aborted a process while the two shut down,
-    after training. Such a crash after both ranks reported 'trained' earns one rerun; a crash during
-    training, a second crash, or a different history fails."""
+    A rank has, rarely, died by SIGABRT here (once in CI on 2026-11-24, whose excerpt lost the reason;
+    never in some 40 runs on this machine kind); gloo aborts a process whose peer closes its sockets
+    under it, which fits the teardown. So a crash after both ranks reported 'trained' earns one rerun;
+    a crash during training, a second crash, or a different history fails."""
     data, *_ = cue_data(n=16, tokens=4, seed=5)
     single = train_on_tokens(tiny_cfg(tmp_path / "one", "train.steps=15", "train.batch_size=8"), data,
                              tmp_path / "one", progress=False)
