@@ -78,7 +78,7 @@ def test_data_parallel_gloo_matches_one_process(tmp_path):
     out = tmp_path / "ddp.json"
     proc = _train_two_processes(tmp_path / "two", out)
     trained = all(f"rank {r}: trained" in proc.stderr for r in (0, 1))
-    if proc.returncode != 0 and trained and out.exists():
+    if proc.returncode != 0 and trained:  # rank 0 says "trained" only after writing its losses
         print("first try crashed after training, rerunning once:\n" + _why_it_died(proc.stderr))
         out.unlink()
         proc = _train_two_processes(tmp_path / "two_again", out)
