@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from df_robot.control.safety import SafetyLimits
 from df_robot.errors import UserError
 from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget
 from df_robot.rotations import rotation_vector, rotvec_to_matrix
@@ -87,12 +88,21 @@ def explain(exc: BaseException, backend: str = "") -> str:
 class TargetStreamer:
     """Feeds a 1 kHz impedance controller from our 10 Hz targets: a thread sends, every few
     milliseconds, the setpoint interpolated from the previous target to the newest one over
-    one control period, so the arm moves smoothly instead of stepping."""
+    one control period, so the arm moves smoothly instead of stepping.
 
-    def __init__(self, send, pos: np.ndarray, rot: np.ndarray, period: float, stream_hz: float = 100.0):
-        self.send, self.period = send, period
+    Time is the robot's `clock`. On a real arm it runs with the host's; a simulator that falls
+    behind real time (franky-sim on a busy machine) would otherwise see the setpoint run ahead
+    of its physics, faster than the speed limit. A segment is stretched so that it never moves
+    faster than `limits` allow on that clock: when targets come faster than the robot's time
+    passes, the setpoint falls behind them instead of speeding up. (With the two clocks equal
+    the stretch never binds: the safety filter keeps each target within one period's reach.)
+    """
+
+    def __init__(self, send, pos: np.ndarray, rot: np.ndarray, period: float, limits: SafetyLimits = SafetyLimits(),
+                 clock=time.monotonic, stream_hz: float = 100.0):
+        self.send, self.period, self.limits, self.clock = send, period, limits, clock
         self._lock = threading.Lock()
-        self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), time.monotonic(), 1e-6)
+        self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), clock(), 1e-6)
         self._stop = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(1.0 / stream_hz,), daemon=True)
@@ -100,23 +110,26 @@ class TargetStreamer:
 
     def set_target(self, pos: np.ndarray, rot: np.ndarray) -> None:
         with self._lock:
-            p0, R0 = self.setpoint()
-            self._segment = (p0, R0, pos.copy(), rot.copy(), time.monotonic(), self.period)
+            now = self.clock()
+            p0, R0 = self.setpoint(now)
+            duration = max(self.period, np.linalg.norm(pos - p0) / self.limits.max_speed,
+                           np.linalg.norm(rotation_vector(R0.T @ rot)) / self.limits.max_rot_speed)
+            self._segment = (p0, R0, pos.copy(), rot.copy(), now, duration)
 
     def hold(self, pos: np.ndarray, rot: np.ndarray) -> None:
         with self._lock:
-            self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), time.monotonic(), 1e-6)
+            self._segment = (pos.copy(), rot.copy(), pos.copy(), rot.copy(), self.clock(), 1e-6)
 
-    def setpoint(self) -> tuple[np.ndarray, np.ndarray]:
-        p0, R0, p1, R1, t0, T = self._segment
-        s = min(1.0, (time.monotonic() - t0) / T)
+    def setpoint(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        p0, R0, p1, R1, t0, duration = self._segment
+        s = min(1.0, max(0.0, now - t0) / duration)
         return p0 + s * (p1 - p0), R0 @ rotvec_to_matrix(s * rotation_vector(R0.T @ R1))
 
     def _run(self, dt: float) -> None:
         while not self._stop.is_set():
-            with self._lock:
-                p, R = self.setpoint()
             try:
+                with self._lock:
+                    p, R = self.setpoint(self.clock())
                 self.send(p, R)
             except Exception as exc:  # the controller died (reflex, lost connection): stop streaming
                 self.error = exc

@@ -36,7 +36,7 @@ def deploy_franka(args) -> int:
     # ignored, and Python then leaves it ignored: Ctrl-C / kill -INT would do nothing
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        robot = FrankaRobot(args.host, backend=args.backend, command_period=period)
+        robot = FrankaRobot(args.host, backend=args.backend, command_period=period, limits=limits)
         console.print(f"connected to the Franka at {args.host} ({args.backend})")
         for i in range(args.episodes):
             robot.reset()

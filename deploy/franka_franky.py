@@ -13,6 +13,7 @@ import numpy as np
 
 from deploy.franka import (HOME_Q, FixedRate, GripperWorker, StreamedFranka, TargetStreamer, call_with_timeout,
                           explain)
+from df_robot.control.safety import SafetyLimits
 from df_robot.errors import UserError
 from df_robot.protocols import GRIPPER_MAX_WIDTH, RobotState
 
@@ -21,11 +22,12 @@ class FrankyRobot(StreamedFranka):
     backend = "franky"
 
     def __init__(self, host: str, command_period: float = 0.1, connect_timeout: float = 10.0,
-                 stiffness: tuple = (600.0, 30.0), realtime: bool | None = None, home_speed: float = 0.1):
+                 stiffness: tuple = (600.0, 30.0), damping_ratio: float = 2.0, realtime: bool | None = None,
+                 home_speed: float = 0.1, limits: SafetyLimits = SafetyLimits()):
         import franky
 
-        self.franky, self.host, self.period = franky, host, command_period
-        self.stiffness, self.home_speed = stiffness, home_speed
+        self.franky, self.host, self.period, self.limits = franky, host, command_period, limits
+        self.stiffness, self.damping_ratio, self.home_speed = stiffness, damping_ratio, home_speed
         if realtime is None:  # a real arm wants a PREEMPT_RT kernel; a simulator on loopback does not
             realtime = not host.startswith("127.")
         rt = franky.RealtimeConfig.Enforce if realtime else franky.RealtimeConfig.Ignore
@@ -69,8 +71,12 @@ class FrankyRobot(StreamedFranka):
     # -- internals -------------------------------------------------------------------------------
     def _start_tracking(self) -> None:
         f = self.franky
-        self._tracker = f.CartesianImpedanceTracker(self.robot, translational_stiffness=self.stiffness[0],
-                                                    rotational_stiffness=self.stiffness[1])
+        # franky's "critical" damping, 2 sqrt(stiffness), assumes a unit mass: the arm overshoots the
+        # setpoint's speed by about 16% (bench/franky_tracking.py); twice that damping keeps it within it
+        trans, rot = self.stiffness
+        damping = [self.damping_ratio * 2 * np.sqrt(trans)] * 3 + [2 * np.sqrt(rot)] * 3
+        self._tracker = f.CartesianImpedanceTracker(self.robot, translational_stiffness=trans,
+                                                    rotational_stiffness=rot, damping=damping)
         s = self.state()
 
         def send(p, R):
@@ -78,7 +84,9 @@ class FrankyRobot(StreamedFranka):
             m[:3, :3], m[:3, 3] = R, p
             self._tracker.set_target(f.Affine(m))
 
-        self._streamer = TargetStreamer(send, s.ee_pos, s.ee_rot, self.period)
+        # the robot's own clock: a simulator behind real time gets a setpoint at its own pace
+        self._streamer = TargetStreamer(send, s.ee_pos, s.ee_rot, self.period, self.limits,
+                                        clock=lambda: self.robot.state.time.to_sec())
 
     def _stop_tracking(self) -> None:
         if self._streamer is not None:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from deploy.franka import HOME_Q, FixedRate, GripperWorker, StreamedFranka, TargetStreamer, call_with_timeout
+from df_robot.control.safety import SafetyLimits
 from df_robot.protocols import GRIPPER_MAX_WIDTH, RobotState
 from df_robot.rotations import matrix_to_quat_xyzw
 
@@ -20,7 +21,7 @@ class PandaPyRobot(StreamedFranka):
     backend = "panda_py"
 
     def __init__(self, host: str, command_period: float = 0.1, connect_timeout: float = 10.0,
-                 stiffness: tuple = (600.0, 30.0)):
+                 stiffness: tuple = (600.0, 30.0), limits: SafetyLimits = SafetyLimits()):
         import panda_py
         from panda_py import controllers, libfranka
 
@@ -34,7 +35,7 @@ class PandaPyRobot(StreamedFranka):
         self.panda.start_controller(self._controller)
         s = self.state()
         self._streamer = TargetStreamer(lambda p, R: self._controller.set_control(p, matrix_to_quat_xyzw(R)), s.ee_pos, s.ee_rot,
-                                        command_period)
+                                        command_period, limits)
         self._hand = GripperWorker(lambda: self.gripper.grasp(0.0, 0.1, 40.0, 0.08, 0.08),
                                    lambda: self.gripper.move(GRIPPER_MAX_WIDTH, 0.1))
 

@@ -1,6 +1,7 @@
 """franky-sim's own server (what `franky-sim -s mujoco --hostname HOST` runs), plus a log of
 the simulated arm as the simulator sees it: every 10 ms one JSON line with the time (the
-host's monotonic clock, which every process shares), the end-effector position and the
+host's monotonic clock, which every process shares), the simulator's own clock (its physics
+time, which falls behind the host's on a busy machine), the end-effector position and the
 hand's width. The tests read it to check, from the
 simulator's side, what our deploy made the arm do.
 
@@ -34,7 +35,8 @@ def main() -> None:
                 server.run_once(realtime=True)
                 if tick % 10 == 0:
                     T = robot.state.O_T_EE  # column-major 4x4
-                    log.write(json.dumps({"t": round(time.monotonic(), 4), "ee": [T[12], T[13], T[14]],
+                    log.write(json.dumps({"t": round(time.monotonic(), 4), "sim_t": round(tick * 0.001, 3),
+                                          "ee": [T[12], T[13], T[14]],
                                           "width": robot.hand_width}) + "\n")
                 tick += 1
 

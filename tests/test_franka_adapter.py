@@ -4,11 +4,16 @@ import socket
 import threading
 import time
 
+import numpy as np
 import pytest
 
+from df_robot.control.safety import SafetyLimits
 from df_robot.errors import UserError
+from df_robot.rotations import rotation_angle, rotvec_to_matrix
 from deploy.cameras import RealSenseCamera
-from deploy.franka import FrankaRobot
+from deploy.franka import FrankaRobot, TargetStreamer
+
+LIMITS = SafetyLimits()
 
 
 def test_refused_connection_is_one_line_naming_fci():
@@ -53,3 +58,66 @@ def test_missing_realsense_lists_what_was_found():
     with pytest.raises(UserError, match=r"camera 'front': no RealSense with serial 123456; found: none"):
         RealSenseCamera("front", "123456")
     assert time.monotonic() - t < 5  # never the 15 s pipeline.start() wait
+
+
+class RobotClock:
+    """The robot's clock, set by the test (a simulator's physics time)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sweep(streamer: TargetStreamer, clock: RobotClock, until: float, dt: float = 0.001):
+    """The setpoint at every millisecond of robot time up to `until`."""
+    out = []
+    while clock.now < until - 1e-9:
+        clock.now += dt
+        out.append((clock.now, *streamer.setpoint(clock.now)))
+    return out
+
+
+def speeds(samples) -> tuple[float, float]:
+    t = np.array([s[0] for s in samples])
+    lin = max(np.linalg.norm(b[1] - a[1]) / (tb - ta) for a, b, ta, tb in zip(samples, samples[1:], t, t[1:]))
+    ang = max(rotation_angle(a[2], b[2]) / (tb - ta) for a, b, ta, tb in zip(samples, samples[1:], t, t[1:]))
+    return lin, ang
+
+
+def test_streamer_reaches_each_target_in_one_period_when_the_clocks_agree():
+    clock, period = RobotClock(), 0.1
+    streamer = TargetStreamer(lambda p, R: None, np.zeros(3), np.eye(3), period, LIMITS, clock=clock)
+    try:
+        samples = []
+        for k in range(1, 6):  # every target as far as the filter lets one period go
+            target = np.array([0.0, LIMITS.max_speed * period * k, 0.0])
+            streamer.set_target(target, np.eye(3))
+            samples += sweep(streamer, clock, k * period)
+            assert np.allclose(samples[-1][1], target, atol=1e-9)
+        assert speeds(samples)[0] <= LIMITS.max_speed * (1 + 1e-6)
+    finally:
+        streamer.close()
+
+
+def test_streamer_never_outruns_a_robot_whose_clock_runs_slow():
+    """franky-sim on a busy machine: the targets come every 0.1 s of the host's time, but only
+    0.05 s of the robot's passes between them. The setpoint must keep to the limits in the
+    robot's time (it falls behind the targets instead), and still get there in the end."""
+    clock, period = RobotClock(), 0.1
+    streamer = TargetStreamer(lambda p, R: None, np.zeros(3), np.eye(3), period, LIMITS, clock=clock)
+    try:
+        samples, target, rot = [], np.zeros(3), np.eye(3)
+        for k in range(1, 11):
+            target = np.array([0.0, LIMITS.max_speed * period * k, 0.0])
+            rot = rotvec_to_matrix(np.array([0.0, 0.0, LIMITS.max_rot_speed * period * k]))
+            streamer.set_target(target, rot)
+            samples += sweep(streamer, clock, k * period / 2)
+        assert np.linalg.norm(samples[-1][1] - target) > 0.1  # behind: the limit did bind
+        samples += sweep(streamer, clock, 12 * period)
+        lin, ang = speeds(samples)
+        assert lin <= LIMITS.max_speed * (1 + 1e-6) and ang <= LIMITS.max_rot_speed * (1 + 1e-6)
+        assert np.allclose(samples[-1][1], target, atol=1e-9) and rotation_angle(samples[-1][2], rot) < 1e-6
+    finally:
+        streamer.close()

@@ -124,10 +124,10 @@ def test_deploy_moves_the_fr3_toward_the_policy_and_never_past_the_box(franky_si
     assert ee[:, 1].max() > start[1] + 0.2, "the arm did not move toward the policy's targets"
     tol = 0.015  # impedance tracking overshoot
     assert np.all(ee >= np.array(LIMITS.workspace_min) - tol) and np.all(ee <= np.array(LIMITS.workspace_max) + tol)
-    t = np.array([r["t"] for r in during])
-    step = (t[10:] - t[:-10]) > 0.05
-    speed = np.linalg.norm(ee[10:] - ee[:-10], axis=1)[step] / (t[10:] - t[:-10])[step]
-    assert speed.max() < LIMITS.max_speed * 1.25, f"the arm moved at {speed.max():.2f} m/s"
+    # speed over 0.1 s of the simulator's own clock: its physics falls behind real time on a busy machine
+    sim_t = np.array([r["sim_t"] for r in during])
+    speed = np.linalg.norm(ee[10:] - ee[:-10], axis=1) / (sim_t[10:] - sim_t[:-10])
+    assert speed.max() < LIMITS.max_speed * 1.1, f"the arm moved at {speed.max():.2f} m/s"
 
     # the hand opened at the episode's start (reset) and closed on the policy's command
     width = np.array([r["width"] for r in window(log, t0, t1)])
