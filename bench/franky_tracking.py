@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,37 +31,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from deploy.franka_franky import FrankyRobot  # noqa: E402
 from df_robot.control.safety import SafetyFilter, SafetyLimits  # noqa: E402
 from df_robot.protocols import EETarget  # noqa: E402
+from franky_sim_logged import read_log, start, stop  # noqa: E402
 
 HOST = "127.0.0.1"
 SETTINGS = {"host clock": ("host", 1.0), "robot clock": ("robot", 1.0), "robot clock, damping x2": ("robot", 2.0)}
-
-
-def read_log(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()[:-1]]
-
-
-def start_simulator(log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "franky_sim_logged.py"), "--hostname", HOST,
-                             "--log", str(log)])
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            sys.exit(f"franky-sim exited with {proc.returncode}")
-        try:
-            with socket.create_connection((HOST, 1337), timeout=1):
-                pass
-            if log.exists() and len(read_log(log)) > 200:  # running for 2 s: ready for a client
-                return proc
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            sys.exit("franky-sim did not answer within 90 s")
-        time.sleep(0.1)
 
 
 def one_run(robot: FrankyRobot, clock: str, damping_ratio: float, seconds: float, log: Path) -> dict:
@@ -97,7 +73,7 @@ def main() -> None:
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "sim.jsonl"
-        sim = start_simulator(log)
+        sim = start(log, HOST)
         robot = None
         try:  # one connection for all runs (franky-sim takes one client per process)
             robot = FrankyRobot(HOST, command_period=0.1, limits=SafetyLimits())
@@ -108,8 +84,7 @@ def main() -> None:
         finally:
             if robot is not None:
                 robot.close()
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=10)
+            stop(sim)
             for p in busy:
                 p.kill()
     limit = SafetyLimits().max_speed
@@ -118,7 +93,8 @@ def main() -> None:
            "settings": {}}
     for name, rs in runs.items():
         peaks = [r["peak_speed"] for r in rs]
-        out["settings"][name] = {"median_peak_speed": statistics.median(peaks), "peak_over_limit": statistics.median(peaks) / limit,
+        peak = statistics.median(peaks)
+        out["settings"][name] = {"median_peak_speed": peak, "peak_over_limit": peak / limit,
                                  "peaks": [round(p, 3) for p in peaks],
                                  "median_sim_behind_s": statistics.median(r["sim_behind_s"] for r in rs),
                                  "median_moved_m": statistics.median(r["moved"] for r in rs)}

@@ -72,7 +72,7 @@ class FrankyRobot(StreamedFranka):
     def _start_tracking(self) -> None:
         f = self.franky
         # franky's "critical" damping, 2 sqrt(stiffness), assumes a unit mass: the arm overshoots the
-        # setpoint's speed by about 16% (bench/franky_tracking.py); twice that damping keeps it within it
+        # setpoint's speed by about 15% (bench/franky_tracking.py); twice that damping keeps it within it
         trans, rot = self.stiffness
         damping = [self.damping_ratio * 2 * np.sqrt(trans)] * 3 + [2 * np.sqrt(rot)] * 3
         self._tracker = f.CartesianImpedanceTracker(self.robot, translational_stiffness=trans,

@@ -80,9 +80,10 @@ def sweep(streamer: TargetStreamer, clock: RobotClock, until: float, dt: float =
 
 
 def speeds(samples) -> tuple[float, float]:
-    t = np.array([s[0] for s in samples])
-    lin = max(np.linalg.norm(b[1] - a[1]) / (tb - ta) for a, b, ta, tb in zip(samples, samples[1:], t, t[1:]))
-    ang = max(rotation_angle(a[2], b[2]) / (tb - ta) for a, b, ta, tb in zip(samples, samples[1:], t, t[1:]))
+    """The fastest linear and angular speed between consecutive samples."""
+    steps = list(zip(samples, samples[1:]))
+    lin = max(np.linalg.norm(pb - pa) / (tb - ta) for (ta, pa, _), (tb, pb, _) in steps)
+    ang = max(rotation_angle(Ra, Rb) / (tb - ta) for (ta, _, Ra), (tb, _, Rb) in steps)
     return lin, ang
 
 

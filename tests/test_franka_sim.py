@@ -8,10 +8,8 @@ for a pose outside the workspace box, and the arm must stop at the box's edge.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,8 @@ import pytest
 from df_robot.control.safety import SafetyLimits
 from df_robot.store import EpisodeWriter
 from df_robot.train import train
+import franky_sim_logged
+from franky_sim_logged import read_log
 
 HOST = "127.0.0.1"
 HERE = Path(__file__).parent
@@ -32,40 +32,15 @@ LIMITS = SafetyLimits()
 HOME_ROT6D = [1.0, 0.0, 0.0, 0.0, -1.0, 0.0]  # the twin's (and franky-sim's) home orientation, pointing down
 
 
-def read_log(path: Path) -> list[dict]:
-    lines = path.read_text().splitlines()
-    return [json.loads(x) for x in lines[:-1]]  # the last line may be half written
-
-
 @pytest.fixture(scope="module")
 def franky_sim(tmp_path_factory):
     """Start the simulator, wait until it answers on libfranka's port, always shut it down."""
-    tmp = tmp_path_factory.mktemp("franky_sim")
-    log = tmp / "sim.jsonl"
-    proc = subprocess.Popen([sys.executable, str(HERE / "franky_sim_logged.py"), "--hostname", HOST, "--log", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path_factory.mktemp("franky_sim") / "sim.jsonl"
+    proc = franky_sim_logged.start(log, HOST)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"franky-sim exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
-            try:
-                with socket.create_connection((HOST, 1337), timeout=1):
-                    pass
-                if log.exists() and len(read_log(log)) > 2:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "franky-sim did not answer within 90 s"
-            time.sleep(0.1)
         yield log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        franky_sim_logged.stop(proc)
 
 
 @pytest.fixture(scope="module")
