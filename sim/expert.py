@@ -12,7 +12,7 @@ import numpy as np
 
 from df_robot.protocols import EETarget, RobotState
 from df_robot.rotations import rot_z
-from sim.fruit_swap import SLOT_XY, FruitSwapTask, rest_height
+from sim.fruit_swap import FruitSwapTask, rest_height
 from sim.scene import TABLE_TOP
 
 DOWN = np.diag([1.0, -1.0, -1.0])  # the TCP pointing at the table, fingers opening along y
@@ -55,7 +55,7 @@ class ScriptedExpert:
         yield from self._go([*src_xy, grasp_z], self._speed(slow=True))
         yield from self._set_gripper(1.0, r.uniform(0.4, 0.7))
         yield from self._go([*src_xy, carry], self._speed(slow=True))
-        dst_xy = SLOT_XY[dst] + r.uniform(-0.008, 0.008, 2)
+        dst_xy = self.task.slot_xy[dst] + r.uniform(-0.008, 0.008, 2)
         yield from self._go([*dst_xy, carry], self._speed())
         yield from self._go([*dst_xy, grasp_z + 0.006], self._speed(slow=True))
         yield from self._set_gripper(0.0, r.uniform(0.3, 0.5))

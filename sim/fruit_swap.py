@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from sim.scene import FRUITS, SLOT_NAMES, SLOT_X, SLOT_Y, TABLE_TOP
+from sim.variation import NOMINAL, RigDraw, RigVariation, variation_rng
 
 SLOT_XY = np.array([[SLOT_X, y] for y in SLOT_Y])
 IN_SLOT_RADIUS = 0.045      # a fruit's centre within this of the slot centre is "in" the slot
@@ -72,19 +73,31 @@ class FruitSwapTask:
         self._geom = {f: self.model.geom(f"{f}_geom").id for f in FRUITS}
         finger_bodies = {self.model.body(n).id for n in ("left_finger", "right_finger", "hand")}
         self._finger_geoms = np.array([g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] in finger_bodies])
+        self._marks = np.array([[self.model.geom(f"slot_{n}{part}").id for part in ("", "_inner")] for n in SLOT_NAMES])
+        self._marks_pos = self.model.geom_pos[self._marks].copy()
+        self.slot_xy = SLOT_XY.copy()  # where the slots are this episode (a rig variation moves them)
+        self.rig = RigDraw()
         self.layout: Layout | None = None
         self.both_lifted_at: float | None = None
         self.moves: list[str] = []  # "apple A->C" each time a fruit comes to rest in a new slot
         self._rest: dict[str, int] = {}
 
     # -- setting up --------------------------------------------------------------------------
-    def reset(self, seed: int, layout: Layout | None = None) -> Layout:
+    def reset(self, seed: int, layout: Layout | None = None, variation: RigVariation = NOMINAL) -> Layout:
+        """A seeded episode start. `variation`: the rig's ranges this episode's rig is drawn from
+        (cameras, light, colours, slot row, objects off their marks); the layout stays the seed's."""
         rng = np.random.default_rng(seed)
+        rig_rng = variation_rng(seed)
+        self.rig = variation.draw(rig_rng)
+        self.twin.set_rig(self.rig)
+        self.slot_xy = SLOT_XY + np.asarray(self.rig.slot_shift)
+        self.model.geom_pos[self._marks] = self._marks_pos
+        self.model.geom_pos[self._marks, :2] += np.asarray(self.rig.slot_shift)
         mujoco.mj_resetData(self.model, self.data)
         self.twin.robot.reset()
         self.layout = layout or LAYOUTS[rng.integers(len(LAYOUTS))]
-        self.place("apple", self.layout.apple, rng)
-        self.place("orange", self.layout.orange, rng)
+        self.place("apple", self.layout.apple, rng, offset=self._offset(rig_rng))
+        self.place("orange", self.layout.orange, rng, offset=self._offset(rig_rng))
         mujoco.mj_forward(self.model, self.data)
         self.twin.robot.wait(0.2)  # let the fruits settle
         self.both_lifted_at = None
@@ -92,10 +105,19 @@ class FruitSwapTask:
         self._rest = {"apple": self.layout.apple, "orange": self.layout.orange}
         return self.layout
 
-    def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER) -> None:
+    def _offset(self, rng: np.random.Generator) -> np.ndarray:
+        """An object's distance off its mark under this episode's rig, in a random direction."""
+        lo, hi = self.rig.object_offset
+        if hi <= 0:
+            return np.zeros(2)
+        angle = rng.uniform(-np.pi, np.pi)
+        return rng.uniform(lo, hi) * np.array([np.cos(angle), np.sin(angle)])
+
+    def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER,
+              offset=(0.0, 0.0)) -> None:
         """Put a fruit at rest in a slot (setting up a start state or a test state, never mid-task)."""
         rng = rng or np.random.default_rng()
-        xy = SLOT_XY[slot] + rng.uniform(-jitter, jitter, 2)
+        xy = self.slot_xy[slot] + np.asarray(offset) + rng.uniform(-jitter, jitter, 2)
         yaw = rng.uniform(-np.pi, np.pi)
         q = self._qadr[fruit]
         self.data.qpos[q:q + 3] = [xy[0], xy[1], rest_height(fruit) + 0.001]
@@ -111,7 +133,7 @@ class FruitSwapTask:
         p = self.fruit_pos(fruit)
         if p[2] > rest_height(fruit) + 0.01:
             return None
-        dist = np.linalg.norm(SLOT_XY - p[:2], axis=1)
+        dist = np.linalg.norm(self.slot_xy - p[:2], axis=1)
         i = int(np.argmin(dist))
         return i if dist[i] < IN_SLOT_RADIUS else None
 

@@ -118,7 +118,7 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
     for name, y in zip(SLOT_NAMES, SLOT_Y):  # slot markers: flat squares, seen but not felt
         w.add_geom(name=f"slot_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.05, 0.05, 0.0005],
                    pos=[SLOT_X, y, TABLE_TOP + 0.0005], rgba=[0.93, 0.93, 0.88, 1], contype=0, conaffinity=0)
-        w.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.04, 0.04, 0.0006],
+        w.add_geom(name=f"slot_{name}_inner", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.04, 0.04, 0.0006],
                    pos=[SLOT_X, y, TABLE_TOP + 0.0006], rgba=[0.45, 0.45, 0.5, 1], contype=0, conaffinity=0)
     w.add_light(name="sun", pos=[0.3, 0.3, 2.0], dir=[-0.1, -0.1, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
                 castshadow=int(cfg.shadows), diffuse=[0.7, 0.7, 0.7], ambient=[0.35, 0.35, 0.35])

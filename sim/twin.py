@@ -12,6 +12,7 @@ from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget, RobotState
 
 from sim.controller import CartesianController
 from sim.scene import HOME_QPOS, SceneConfig, build_model
+from sim.variation import RigDraw
 
 ARM_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
 FINGER_JOINTS = ["finger_joint1", "finger_joint2"]
@@ -157,6 +158,12 @@ class Twin:
         self.robot = SimRobot(self.model, self.data, command_period=command_period)
         self.cameras = {n: SimCamera(self.model, self.data, n, self.cfg.image_height, self.cfg.image_width)
                         for n in cameras}
+        self.rig = RigLook(self.model)
+
+    def set_rig(self, draw: RigDraw) -> None:
+        """The cameras, light and colours of this draw, on top of the nominal scene (takes effect
+        at the next mj_forward; the task's reset runs one)."""
+        self.rig.apply(draw)
 
     def read_cameras(self) -> dict[str, np.ndarray]:
         return {n: cam.read()[0] for n, cam in self.cameras.items()}
@@ -164,3 +171,55 @@ class Twin:
     def close(self) -> None:
         for cam in self.cameras.values():
             cam.close()
+
+
+def _rotvec_quat(rotvec_deg) -> np.ndarray:
+    v = np.deg2rad(np.asarray(rotvec_deg, float))
+    angle = float(np.linalg.norm(v))
+    q = np.array([1.0, 0, 0, 0])
+    if angle > 0:
+        mujoco.mju_axisAngle2Quat(q, v / angle, angle)
+    return q
+
+
+class RigLook:
+    """The model fields a rig variation touches, kept at their nominal values so every draw
+    starts from the same scene (the model is shared by every episode a twin runs)."""
+
+    def __init__(self, model: mujoco.MjModel):
+        self.model = model
+        self.front, self.wrist = model.camera("front").id, model.camera("wrist").id
+        self.table, self.backdrop, self.floor = model.material("table").id, model.geom("backdrop").id, model.geom("floor").id
+        free_bodies = {model.jnt_bodyid[j] for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE}
+        free_bodies.discard(model.body("distractor").id)  # the disturbance keeps its own colour
+        self.objects = np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] in free_bodies])
+        hl = model.vis.headlight
+        self.nominal = {"cam_pos": model.cam_pos.copy(), "cam_quat": model.cam_quat.copy(),
+                        "light_dir": model.light_dir.copy(), "light_diffuse": model.light_diffuse.copy(),
+                        "light_ambient": model.light_ambient.copy(), "light_specular": model.light_specular.copy(),
+                        "head": (hl.ambient.copy(), hl.diffuse.copy(), hl.specular.copy()),
+                        "mat_rgba": model.mat_rgba.copy(), "geom_rgba": model.geom_rgba.copy()}
+
+    def apply(self, draw: RigDraw) -> None:
+        m, n = self.model, self.nominal
+        m.cam_pos[:] = n["cam_pos"]
+        m.cam_quat[:] = n["cam_quat"]
+        for cam, shift, tilt in ((self.front, draw.camera_shift, draw.camera_tilt),
+                                 (self.wrist, draw.wrist_shift, draw.wrist_tilt)):
+            m.cam_pos[cam] += shift
+            mujoco.mju_mulQuat(m.cam_quat[cam], n["cam_quat"][cam].copy(), _rotvec_quat(tilt))
+        gain = draw.light_scale * np.asarray(draw.light_tint, float)
+        for key in ("light_diffuse", "light_ambient", "light_specular"):
+            getattr(m, key)[:] = np.clip(n[key] * gain, 0, 1)
+        for target, value in zip((m.vis.headlight.ambient, m.vis.headlight.diffuse, m.vis.headlight.specular),
+                                 n["head"]):
+            target[:] = np.clip(value * gain, 0, 1)
+        turn = np.zeros(9)
+        mujoco.mju_quat2Mat(turn, _rotvec_quat(draw.light_tilt))
+        m.light_dir[:] = n["light_dir"] @ turn.reshape(3, 3).T
+        m.mat_rgba[:] = n["mat_rgba"]
+        m.geom_rgba[:] = n["geom_rgba"]
+        m.mat_rgba[self.table, :3] = np.clip(n["mat_rgba"][self.table, :3] + draw.table_colour, 0, 1)
+        m.geom_rgba[self.backdrop, :3] = np.clip(n["geom_rgba"][self.backdrop, :3] + draw.backdrop_colour, 0, 1)
+        m.geom_rgba[self.floor, :3] = np.clip(n["geom_rgba"][self.floor, :3] + draw.floor_colour, 0, 1)
+        m.geom_rgba[self.objects, :3] = np.clip(n["geom_rgba"][self.objects, :3] + draw.object_colour, 0, 1)

@@ -31,7 +31,8 @@ def _record(args) -> int:
 
     summary = record(RecordConfig(out=out, episodes=args.episodes, seed=args.seed, fps=args.fps,
                                   image_size=args.image_size, workers=args.workers,
-                                  keep_failed=args.keep_failed, image_codec=args.image_codec), console)
+                                  keep_failed=args.keep_failed, image_codec=args.image_codec,
+                                  randomize=args.randomize), console)
     console.print(f"committed {summary['committed']} episodes to {out} "
                   f"({summary['episodes_in_store']} in the store); expert failures: "
                   f"{summary['expert_failures']}/{summary['attempts']} attempts"
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--keep-failed", action="store_true",
                      help="also commit failed episodes (with success=false; training skips them by default)")
     rec.add_argument("--image-codec", choices=["blosc", "jpeg"], default="blosc")
+    rec.add_argument("--randomize", action=argparse.BooleanOptionalAction, default=True,
+                     help="twin only: draw each episode's rig (camera poses, light, colours, slot row, objects off "
+                     "their marks) from wide ranges, so the policy holds when the real rig drifts (default on)")
     rec.set_defaults(func=_record)
     return p
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from df_robot.protocols import ACTION_DIM, STATE_DIM
 from df_robot.store import EpisodeWriter
 from sim.scene import SLOT_NAMES
+from sim.variation import NOMINAL, RANDOMIZED
 from teleop.loop import EpisodeBuffer, run_episode
 
 
@@ -29,24 +30,26 @@ class RecordConfig:
     workers: int = 0            # 0: one per core
     keep_failed: bool = False
     image_codec: str = "blosc"
+    randomize: bool = True      # each episode's rig drawn from sim.variation.RANDOMIZED (False: the nominal rig)
 
 
 _worker = {}
 _worker_args: tuple = ()
 
 
-def _set_worker_args(image_size: int, fps: float) -> None:
+def _set_worker_args(image_size: int, fps: float, randomize: bool) -> None:
     global _worker_args
-    _worker_args = (image_size, fps)
+    _worker_args = (image_size, fps, randomize)
 
 
-def _init_worker(image_size: int, fps: float) -> None:
+def _init_worker(image_size: int, fps: float, randomize: bool) -> None:
     from sim.fruit_swap import FruitSwapTask
     from sim.scene import SceneConfig
     from sim.twin import Twin
 
     twin = Twin(SceneConfig(image_height=image_size, image_width=image_size), command_period=1.0 / fps)
-    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps, args=(image_size, fps))
+    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps, args=(image_size, fps, randomize),
+                   variation=RANDOMIZED if randomize else NOMINAL)
 
 
 def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
@@ -56,12 +59,13 @@ def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
     if _worker.get("args") != _worker_args:
         _init_worker(*_worker_args)
     twin, task, period = _worker["twin"], _worker["task"], _worker["period"]
-    layout = task.reset(seed)
+    layout = task.reset(seed, variation=_worker["variation"])
     buffer = EpisodeBuffer()
     stats = run_episode(twin.robot, twin.cameras, ScriptedExpert(task, seed, period), buffer, period,
                         task.time_limit, on_tick=task.observe_step)
     meta = {"seed": seed, "success": task.success(), "apple_slot": layout.apple, "orange_slot": layout.orange,
-            "layout": layout.name(), "duration_s": stats.ticks * period, "ended_by": stats.ended_by}
+            "layout": layout.name(), "duration_s": stats.ticks * period, "ended_by": stats.ended_by,
+            "rig": task.rig.to_json()}
     return seed, buffer, meta
 
 
@@ -70,7 +74,9 @@ def record(cfg: RecordConfig, console=None) -> dict:
     workers = cfg.workers or os.cpu_count() or 1
     writer = EpisodeWriter(cfg.out, fps=cfg.fps, cameras={"front": (cfg.image_size,) * 2, "wrist": (cfg.image_size,) * 2},
                            state_dim=STATE_DIM, action_dim=ACTION_DIM, robot="sim-fr3", task="fruit_swap",
-                           image_codec=cfg.image_codec, extra_attrs={"slots": list(SLOT_NAMES)})
+                           image_codec=cfg.image_codec,
+                           extra_attrs={"slots": list(SLOT_NAMES),
+                                        "rig_variation": asdict(RANDOMIZED if cfg.randomize else NOMINAL)})
     start_episodes = writer.n_episodes
     attempts, committed, failed = 0, 0, 0
     max_attempts = 2 * cfg.episodes
@@ -83,10 +89,10 @@ def record(cfg: RecordConfig, console=None) -> dict:
             bar = progress.add_task("rec", total=cfg.episodes, note="")
             # the twin is built lazily in each worker, so a failure there reaches us as an exception
             if workers == 1:
-                _set_worker_args(cfg.image_size, cfg.fps)
+                _set_worker_args(cfg.image_size, cfg.fps, cfg.randomize)
                 results = map(record_one, seeds)
             else:
-                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps))
+                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.randomize))
                 results = pool.imap(record_one, seeds)
             for seed, buffer, meta in results:
                 attempts += 1

@@ -76,6 +76,7 @@ def _build(args, period):
     from sim.fruit_swap import FruitSwapTask
     from sim.scene import SceneConfig
     from sim.twin import Twin
+    from sim.variation import NOMINAL, RANDOMIZED
 
     unknown = [n for n in names if n not in ("front", "wrist", "overview")]
     if unknown:
@@ -88,8 +89,9 @@ def _build(args, period):
     def start() -> dict:
         seed = args.seed + counter["i"]
         counter["i"] += 1
-        layout = task.reset(seed)
-        return {"seed": seed, "layout": layout.name(), "apple_slot": layout.apple, "orange_slot": layout.orange}
+        layout = task.reset(seed, variation=RANDOMIZED if args.randomize else NOMINAL)
+        return {"seed": seed, "layout": layout.name(), "apple_slot": layout.apple, "orange_slot": layout.orange,
+                "rig": task.rig.to_json()}
 
     def end() -> dict:
         return {"success": task.success()}

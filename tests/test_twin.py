@@ -11,6 +11,8 @@ from sim.expert import DOWN, ScriptedExpert
 from sim.fruit_swap import LAYOUTS, FruitSwapTask, Layout
 from sim.scene import SceneConfig
 from sim.twin import Twin
+from sim.variation import NOMINAL, SHIFTS, shift_named
+from df_robot.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +245,64 @@ def test_an_episode_does_not_depend_on_what_ran_before_it(twin, task):
 
     first = final_state(11)  # 0.2 s settling + 39 periods = 2,050 physics steps: the phase moves by 2 of 4
     np.testing.assert_array_equal(final_state(11), first)
+
+
+def test_a_rig_variation_is_seeded_and_keeps_the_seeds_layout(twin, task):
+    """Randomized recording: the same seed gives the same rig, the same layout and the same
+    pictures; another seed another rig; the variation never changes which layout a seed gives."""
+    from sim.variation import RANDOMIZED
+
+    def start(seed, variation=RANDOMIZED):
+        layout = task.reset(seed, variation=variation)
+        return layout, task.rig.to_json(), twin.read_cameras(), task.fruit_pos("apple")
+
+    a, b, other = start(21), start(21), start(22)
+    assert a[0] == b[0] and a[1] == b[1] and all(np.array_equal(a[2][c], b[2][c]) for c in a[2])
+    np.testing.assert_array_equal(a[3], b[3])
+    assert other[1] != a[1]
+    nominal = start(21, variation=NOMINAL)
+    assert nominal[0] == a[0]  # the layout is the seed's, with or without the rig drawn
+    for cam in ("front", "wrist"):  # the drawn rig shows in both cameras
+        assert np.abs(a[2][cam].astype(int) - nominal[2][cam]).mean() > 3
+    # and the nominal rig comes back whole after a randomized episode
+    np.testing.assert_array_equal(start(21, variation=NOMINAL)[2]["front"], nominal[2]["front"])
+
+
+@pytest.mark.parametrize("name", list(SHIFTS))
+def test_each_rig_shift_changes_what_it_says_and_only_that(twin, task, name):
+    task.reset(30)
+    nominal = twin.read_cameras()
+    slots, apple = task.slot_xy.copy(), task.fruit_pos("apple")
+    task.reset(30, variation=shift_named(name))
+    shifted = twin.read_cameras()
+    front = np.abs(shifted["front"].astype(int) - nominal["front"]).mean()
+    assert front > 1.0, f"{name}: the front camera sees no change ({front:.2f})"
+    moved = np.linalg.norm(task.fruit_pos("apple")[:2] - apple[:2])
+    if name == "placement":
+        assert 0.005 < moved < 0.07 and 0.009 < np.linalg.norm(task.slot_xy - slots, axis=1).min() < 0.021
+    else:
+        assert moved < 1e-9 and np.array_equal(task.slot_xy, slots)  # only the placement shift moves things
+    if name in ("light", "warm_light"):  # a dimmer or warmer room: every camera sees it
+        assert np.abs(shifted["wrist"].astype(int) - nominal["wrist"]).mean() > 1.0
+    with pytest.raises(UserError, match="known: camera"):
+        shift_named("fog")
+
+
+def test_the_expert_solves_randomized_episodes(twin, task):
+    """Objects off their marks and the slot row moved: the expert (reading the true state)
+    still solves them, so randomized demonstrations are as good as nominal ones."""
+    from sim.variation import RANDOMIZED
+
+    results = []
+    for seed in range(40, 46):
+        task.reset(seed, variation=RANDOMIZED)
+        expert = ScriptedExpert(task, seed)
+        while twin.robot.time() < task.time_limit:
+            target = expert.next_target(twin.robot.state())
+            if target is None:
+                break
+            twin.robot.command(target)
+            twin.robot.wait(0.1)
+            task.observe_step()
+        results.append(task.success())
+    assert sum(results) >= 5, results
