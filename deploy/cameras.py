@@ -157,23 +157,25 @@ class ReplayCamera:
         pass
 
 
-def open_cameras(spec: str, names: list[str], height: int = 480, width: int = 640) -> dict:
-    """`realsense` (the serials in order of the policy's cameras), `realsense:SERIAL,SERIAL`,
-    `opencv:INDEX,INDEX` or `replay:STORE.zarr[@EPISODE]` -> {name: camera}."""
-    kind, _, arg = spec.partition(":")
-    if kind == "replay":
-        path, _, ep = arg.partition("@")
-        if not path:
-            raise UserError("--cameras replay:PATH.zarr[@EPISODE]: the store path is missing")
-        return {n: ReplayCamera(n, path, int(ep or 0)) for n in names}
-    if kind == "realsense":
-        serials = arg.split(",") if arg else realsense_serials()
-        if len(serials) < len(names):
-            raise UserError(f"the policy needs cameras {names}; RealSense serials found: {serials or 'none'}")
-        return {n: RealSenseCamera(n, s, height, width) for n, s in zip(names, serials)}
-    if kind == "opencv":
-        idx = [int(i) for i in arg.split(",")] if arg else list(range(len(names)))
-        if len(idx) < len(names):
-            raise UserError(f"the policy needs cameras {names}; --cameras {spec} names {len(idx)}")
-        return {n: OpenCVCamera(n, i, height, width) for n, i in zip(names, idx)}
-    raise UserError(f"--cameras {spec}: expected realsense[:SERIALS], opencv[:INDICES] or replay:STORE.zarr[@EPISODE]")
+def open_realsense(arg: str, names: list[str], height: int = 480, width: int = 640) -> dict:
+    """`realsense` (the serials found, in order of the policy's cameras) or `realsense:SERIAL,SERIAL`."""
+    serials = arg.split(",") if arg else realsense_serials()
+    if len(serials) < len(names):
+        raise UserError(f"the policy needs cameras {names}; RealSense serials found: {serials or 'none'}")
+    return {n: RealSenseCamera(n, s, height, width) for n, s in zip(names, serials)}
+
+
+def open_opencv(arg: str, names: list[str], height: int = 480, width: int = 640) -> dict:
+    """`opencv` (indices 0, 1, ...) or `opencv:INDEX,INDEX`."""
+    idx = [int(i) for i in arg.split(",")] if arg else list(range(len(names)))
+    if len(idx) < len(names):
+        raise UserError(f"the policy needs cameras {names}; --cameras opencv:{arg} names {len(idx)}")
+    return {n: OpenCVCamera(n, i, height, width) for n, i in zip(names, idx)}
+
+
+def open_replay(arg: str, names: list[str], height: int = 480, width: int = 640) -> dict:
+    """`replay:STORE.zarr[@EPISODE]`: a recorded episode's frames in place of the cameras."""
+    path, _, ep = arg.partition("@")
+    if not path:
+        raise UserError("--cameras replay:PATH.zarr[@EPISODE]: the store path is missing")
+    return {n: ReplayCamera(n, path, int(ep or 0)) for n in names}

@@ -1,4 +1,5 @@
-"""The Franka behind the Robot protocol: what every backend shares, and the choice of backend.
+"""The Franka behind the Robot protocol: what every backend shares (the backends, and the
+choice between them, are in franka_franky.py, franka_panda_py.py and franka_robot.py).
 
 Two backends, one behaviour (Cartesian impedance tracking of the loop's targets, the Franka
 Hand in its own thread, the same state fields):
@@ -27,24 +28,10 @@ from df_robot.errors import UserError
 from df_robot.protocols import GRIPPER_MAX_WIDTH, EETarget
 from df_robot.rotations import rotation_vector, rotvec_to_matrix
 
-BACKENDS = ("franky", "panda_py")
-DEFAULT_BACKEND = "franky"
 # the twin's home joint angles: a real episode starts where the demonstrations did
 HOME_Q = (0.0, -0.35, 0.0, -2.2, 0.0, 1.85, 0.785)
 CHECKLIST = ("check: the robot's network cable and address (ping it), FCI enabled in Desk "
              "(Activate FCI), the brakes open and the user stop released")
-
-
-def FrankaRobot(host: str, backend: str = DEFAULT_BACKEND, command_period: float = 0.1, connect_timeout: float = 10.0,
-                **kw):
-    """Connect to the arm and hand at `host` with the named backend (one-line errors)."""
-    if backend == "franky":
-        from deploy.franka_franky import FrankyRobot as cls
-    elif backend == "panda_py":
-        from deploy.franka_panda_py import PandaPyRobot as cls
-    else:
-        raise UserError(f"robot backend '{backend}' is not one of {list(BACKENDS)}")
-    return cls(host, command_period=command_period, connect_timeout=connect_timeout, **kw)
 
 
 def call_with_timeout(fn, timeout: float, what: str, backend: str = ""):

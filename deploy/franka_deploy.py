@@ -11,24 +11,22 @@ from rich.console import Console
 
 from df_robot.control.loop import WatchdogLimits, run_policy_episode
 from df_robot.control.safety import SafetyFilter, SafetyLimits
+from df_robot.control.start import start_deployment
 
 
 def deploy_franka(args) -> int:
-    from df_robot.cli import newest_checkpoint
-    from df_robot.policy.sampler import load_policy, surprise_gate
-    from df_robot.train import load_checkpoint
-    from deploy.cameras import open_cameras
-    from deploy.franka import FrankaRobot
+    from deploy.franka_robot import FrankaRobot
+    from df_robot.registry import open_cameras
 
     console = Console(emoji=False, highlight=False)
-    ckpt = load_checkpoint(args.checkpoint or newest_checkpoint(args.task), task=args.task)
-    policy = load_policy(ckpt, steps=args.steps, k_obs=args.obs_noise, surprise=surprise_gate(args.surprise),
-                         temperature=args.temperature)
-    h, w = ckpt["stage1"].get("camera_hw", (96, 96))
+    run = start_deployment(args)
+    policy = run.policy
+    h, w = run.ckpt.stage1.camera_hw
+    limits = SafetyLimits()
+    for line in run.header(limits):
+        console.print(line)
     cameras = open_cameras(args.cameras, list(policy.cameras))
     period = 1.0 / args.rate
-    limits = SafetyLimits()
-    console.print(f"safety limits: {limits.describe()}")
     robot = None
     log_dir = Path(args.log) if args.log else None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop = Ctrl-C: hold, then close
@@ -40,11 +38,14 @@ def deploy_franka(args) -> int:
         console.print(f"connected to the Franka at {args.host} ({args.backend})")
         for i in range(args.episodes):
             robot.reset()
-            run = run_policy_episode(robot, _Resized(cameras, h, w), policy, SafetyFilter(limits, period), period,
-                                     args.max_seconds or 60.0, policy.chunk, policy.sampler.steps, WatchdogLimits())
-            _save_log(log_dir, i, run)
-            console.print(f"episode {i + 1}: stopped ({run.stopped}); {len(run.log)} steps; "
-                          f"median policy call {float(np.median(run.infer_ms)):.0f} ms")
+            episode = run_policy_episode(robot, _Resized(cameras, h, w), policy, SafetyFilter(limits, period), period,
+                                         args.max_seconds or 60.0, policy.chunk, policy.steps, WatchdogLimits())
+            _save_log(log_dir, i, episode)
+            gate = policy.gate_report()
+            console.print(f"episode {i + 1}: stopped ({episode.stopped}); {len(episode.log)} steps; "
+                          f"median policy call {float(np.median(episode.infer_ms)):.0f} ms"
+                          + (f"; surprise gate masked {gate['views_masked']} of {gate['views_gated']} views"
+                             if gate else ""))
     except KeyboardInterrupt:
         console.print("stopped: the arm holds its last safe pose")
         return 130

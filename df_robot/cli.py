@@ -1,7 +1,8 @@
-"""The `df-robot` command: train, deploy, eval and data tools.
+"""The `df-robot` command: train, deploy, eval, gate and data tools.
 
-User mistakes (a bad path, a corrupt store, a wrong option) end as one line on stderr and
-exit code 1; work that a later release adds says so and exits 2.
+Robots (and the simulator that `eval` scores on) are plugins found by name (df_robot.registry),
+so this module imports nothing of sim/, deploy/ or teleop/. User mistakes (a bad path, a
+corrupt store, a wrong option) end as one line on stderr and exit code 1.
 """
 
 from __future__ import annotations
@@ -11,83 +12,73 @@ import sys
 
 from rich.console import Console
 
-from df_robot.errors import UserError
-from df_robot.store import StoreError
+from df_robot.errors import UserError, run_guarded
 
-NOT_BUILT = 2
-err_console = Console(stderr=True, emoji=False)
-
-
-def not_built(what: str):
-    def run(args) -> int:
-        err_console.print(f"[yellow]df-robot {what}: not built yet[/] (this release has the episode "
-                          "store and the data tools; see the README's roadmap)")
-        return NOT_BUILT
-    return run
+console = Console(emoji=False, highlight=False)
 
 
 def _train(args) -> int:
-    from df_robot.train import main as train_main
+    from df_robot.sweep import train_command
 
-    return train_main(args.overrides)
+    return train_command(args.overrides)
 
 
-def newest_checkpoint(task: str) -> str:
-    from pathlib import Path
+def _deploy(args) -> int:
+    from df_robot import registry
 
-    found = sorted(Path("runs", task).glob("*/*/checkpoints/latest.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise UserError(f"no checkpoint of task '{task}' under runs/{task}/: train one first "
-                        f"(df-robot train task={task}) or pass --checkpoint PATH")
-    return str(found[-1])
+    return registry.robot(args.robot).deploy(args)
 
 
 def _eval(args) -> int:
     from datetime import datetime
     from pathlib import Path
 
+    from df_robot import registry
+    from df_robot.checkpoint import Checkpoint, newest_checkpoint
     from df_robot.config import compose
 
     cfg = compose(args.overrides, config_name="eval")
     checkpoint = cfg.checkpoint or newest_checkpoint(cfg.task.name)
-    from df_robot.train import load_checkpoint
-
-    load_checkpoint(checkpoint, task=cfg.task.name)  # fail early, in one line
-    from sim.disturbances import DisturbanceConfig
-    from sim.evaluate import EvalSettings, evaluate
-
+    Checkpoint.load(checkpoint, task=cfg.task.name)  # fail early, in one line
+    simulator = registry.robot(cfg.robot)
+    if not hasattr(simulator, "evaluate"):
+        raise UserError(f"robot={cfg.robot}: that robot cannot score episodes by itself; evaluate on a simulator "
+                        "(robot=sim)")
     out = cfg.out or str(Path(checkpoint).parent.parent / "eval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
-                            steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples,
-                            temperature=cfg.temperature,
-                            exact_state=cfg.exact_state, surprise_threshold=list(cfg.surprise_threshold),
-                            surprise_k_obs=cfg.surprise_k_obs, rate=cfg.rate,
-                            max_seconds=cfg.max_seconds, videos=cfg.videos, out=out,
-                            disturb=DisturbanceConfig(**cfg.disturb))
-    if cfg.sweep_k_obs:
-        from sim.evaluate import sweep_k_obs
+    return simulator.evaluate(cfg, checkpoint, out)
 
-        for point in sweep_k_obs(settings, list(cfg.sweep_k_obs))["points"]:
-            lo, hi = point["ci95"]
-            Console(emoji=False).print(f"k_obs {point['k_obs']:4d}: success {point['successes']}/{point['episodes']} "
-                                       f"(95% CI {lo:.0%}-{hi:.0%})")
-        Console(emoji=False).print(f"sweep.json and sweep.png in {out}")
+
+def _gate(args) -> int:
+    from df_robot.checkpoint import Checkpoint
+    from df_robot.policy.gate import calibrate_from_store
+    from df_robot.policy.options import DeployOptions
+    from df_robot.policy.registry import load_policy
+    from df_robot.store import EpisodeStore
+
+    ckpt = Checkpoint.load(args.checkpoint)
+    if ckpt.policy != "df":
+        raise UserError(f"{args.checkpoint}: a {ckpt.policy} policy has no world model, so no surprise gate")
+    store = EpisodeStore(args.store or ckpt.stage1.store)
+    episodes = [int(e) for e in args.episodes.split(",")] if args.episodes else ckpt.stage1.held_out
+    if not episodes:
+        raise UserError(f"{args.checkpoint}: no held-out episodes recorded in it; name some with --episodes "
+                        "(episodes it was not trained on, or a store of the day's rig with --store)")
+    bad = [e for e in episodes if not 0 <= e < store.n_episodes]
+    if bad:
+        raise UserError(f"--episodes {bad}: {store.path} has episodes 0..{store.n_episodes - 1}")
+    missing = [c for c in ckpt.stage1.cameras if c not in store.cameras]
+    if missing:
+        raise UserError(f"{store.path}: the policy's cameras {missing} are not in the store ({sorted(store.cameras)})")
+    pc = ckpt.policy_config
+    quantile = args.quantile if args.quantile is not None else pc.get("gate_quantile", 99.0)
+    margin = args.margin if args.margin is not None else pc.get("gate_margin", 1.0)
+    ckpt.gate = calibrate_from_store(load_policy(ckpt, DeployOptions(surprise=[])), store, episodes, quantile, margin)
+    if args.dry_run:
+        console.print(f"surprise gate (not saved): {ckpt.gate.describe()}")
         return 0
-    summary = evaluate(settings)
-    lo, hi = summary["ci95"]
-    Console(emoji=False).print(f"success {summary['successes']}/{summary['episodes']} = {summary['success_rate']:.0%} "
-                    f"(95% CI {lo:.0%}-{hi:.0%}); results, videos and plot in {out}")
+    ckpt.save(args.checkpoint)
+    console.print(f"surprise gate saved in {args.checkpoint}: {ckpt.gate.describe()} ({ckpt.gate.seconds:.1f} s)")
     return 0
-
-
-def _deploy(args) -> int:
-    if args.robot == "franka":
-        from deploy.franka_deploy import deploy_franka
-
-        return deploy_franka(args)
-    from sim.evaluate import deploy_sim
-
-    return deploy_sim(args, args.checkpoint or newest_checkpoint(args.task))
 
 
 def _data_info(args) -> int:
@@ -101,24 +92,14 @@ def _data_video(args) -> int:
     from df_robot.data_tools import video
 
     n = video(args.path, args.episode, args.out, height=args.height)
-    Console(emoji=False).print(f"wrote {args.out} ({n} frames)")
+    console.print(f"wrote {args.out} ({n} frames)")
     return 0
 
 
 def _data_import(args) -> int:
-    console = Console(emoji=False, highlight=False)
-    if args.format == "robomimic":
-        from df_robot.interop.robomimic import import_robomimic as run
+    from df_robot.interop import IMPORTERS
 
-        n = run(args.source, args.out, task=args.task, fps=args.fps, console=console)
-    elif args.format == "diffusion-policy":
-        from df_robot.interop.diffusion_policy import import_diffusion_policy as run
-
-        n = run(args.source, args.out, task=args.task, fps=args.fps or 10.0, console=console)
-    else:
-        from df_robot.interop.lerobot import import_lerobot as run
-
-        n = run(args.source, args.out, task=args.task, console=console)
+    n = IMPORTERS[args.format](args, console)
     console.print(f"imported {n} episodes into {args.out} (the mapping is in its attrs: imported_from)")
     return 0
 
@@ -126,26 +107,18 @@ def _data_import(args) -> int:
 def _data_export(args) -> int:
     from df_robot.interop.robomimic import export_robomimic
 
-    export_robomimic(args.path, args.out, console=Console(emoji=False, highlight=False))
+    export_robomimic(args.path, args.out, console=console)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="df-robot",
-        description="Train, deploy and evaluate a memory-carrying diffusion-forcing policy for a "
-        "Franka arm, and inspect the recorded episode stores.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _deploy_parser(sub) -> None:
+    from df_robot import registry
 
-    train = sub.add_parser("train", help="train a policy on a recorded store (Hydra overrides: task=... policy=...)",
-                           description="Train a policy on episodes. Takes Hydra overrides, e.g. "
-                           "`df-robot train task=fruit_swap policy=df train.steps=2000`.")
-    train.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
-    train.set_defaults(func=_train)
-
-    deploy = sub.add_parser("deploy", help="run a policy in the fixed-rate control loop (--robot sim|franka)",
-                            description="Run a trained policy on the robot (franka) or on its MuJoCo twin (sim).")
-    deploy.add_argument("--robot", choices=["sim", "franka"], default="sim")
+    robots = registry.installed(registry.ROBOTS)
+    deploy = sub.add_parser("deploy", help=f"run a policy in the fixed-rate control loop (--robot {'|'.join(robots)})",
+                            description="Run a trained policy on a robot, or on its MuJoCo twin (sim). Robots are "
+                            f"plugins; installed: {', '.join(robots) or 'none'}.")
+    deploy.add_argument("--robot", default="sim", help=f"installed: {', '.join(robots)}")
     deploy.add_argument("--checkpoint", help="checkpoint file (default: the task's newest under runs/)")
     deploy.add_argument("--task", default="fruit_swap")
     deploy.add_argument("--rate", type=float, default=10.0, help="control rate, Hz")
@@ -153,29 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="noise level k_obs at which observations are fed (default: the checkpoint's)")
     deploy.add_argument("--steps", type=int, default=None, help="denoising steps (default: the checkpoint's)")
     deploy.add_argument("--surprise", default=None, metavar="T[,T2...]",
-                        help="surprise gate: a view whose camera latents are further than T (one per camera) from "
-                        "what the memory predicted is fed fully noised, as if masked (see bench/surprise_probe.py)")
+                        help="surprise gate thresholds, one per camera (default: those calibrated at training)")
+    deploy.add_argument("--no-gate", action="store_true", help="turn the surprise gate off")
     deploy.add_argument("--temperature", type=float, default=None,
                         help="scale of each action chunk's initial noise: 0 = deterministic DDIM, the policy's main "
                         "mode; 1 = plain sampling (default: the checkpoint's)")
     deploy.add_argument("--episodes", type=int, default=1)
     deploy.add_argument("--max-seconds", type=float, default=None, help="per episode (default: the task's limit)")
-    deploy.add_argument("--seed", type=int, default=100000, help="twin only: first episode seed")
-    deploy.add_argument("--host", default="172.16.0.2", help="franka only: the robot's FCI address")
-    deploy.add_argument("--backend", choices=["franky", "panda_py"], default="franky",
-                        help="franka only: franky for an FR3 (or system 5.x), panda_py for a Panda on system 4.x")
-    deploy.add_argument("--cameras", default="realsense",
-                        help="franka only: realsense[:SERIAL,...], opencv[:INDEX,...] or replay:STORE.zarr[@EPISODE]")
-    deploy.add_argument("--log", help="franka only: folder for per-episode logs (requested and sent targets, states)")
+    for name, entry in sorted(robots.items()):
+        plugin = entry.load()
+        plugin.add_arguments(deploy.add_argument_group(f"--robot {name}", plugin.description))
     deploy.set_defaults(func=_deploy)
 
-    ev = sub.add_parser("eval", help="score a checkpoint on the MuJoCo twin (success rate, videos, plots)",
-                        description="Evaluate a checkpoint on seeded episodes of the twin. Hydra overrides, e.g. "
-                        "`df-robot eval task=fruit_swap checkpoint=PATH episodes=50 disturb.distractor=true k_obs=100`, "
-                        "or a sweep: `sweep_k_obs=[0,50,100,200]`.")
-    ev.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
-    ev.set_defaults(func=_eval)
 
+def _data_parser(sub) -> None:
     data = sub.add_parser("data", help="inspect, import and export episode stores (info, video, import, export)",
                           description="Inspect a df-robot episode store, or convert from and to other stacks.")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
@@ -204,19 +168,45 @@ def build_parser() -> argparse.ArgumentParser:
     dexp.add_argument("path", help="the store")
     dexp.add_argument("--out", required=True, help="output .hdf5 (never overwritten)")
     dexp.set_defaults(func=_data_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="df-robot",
+        description="Train, deploy and evaluate a memory-carrying diffusion-forcing policy for a "
+        "Franka arm, and inspect the recorded episode stores.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a policy on a recorded store (Hydra overrides: task=... policy=...)",
+                           description="Train a policy on episodes. Takes Hydra overrides, e.g. "
+                           "`df-robot train task=fruit_swap policy=df train.steps=2000`; `--cfg job` prints the "
+                           "resolved config; `-m seed=0,1 policy=df,diffusion_policy` trains every combination.")
+    train.add_argument("overrides", nargs=argparse.REMAINDER, help="Hydra overrides key=value, --cfg job, -m")
+    train.set_defaults(func=_train)
+
+    _deploy_parser(sub)
+
+    ev = sub.add_parser("eval", help="score a checkpoint on the MuJoCo twin (success rate, videos, plots)",
+                        description="Evaluate a checkpoint on seeded episodes of the twin. Hydra overrides, e.g. "
+                        "`df-robot eval task=fruit_swap checkpoint=PATH episodes=50 disturb.distractor=true`, a rig "
+                        "shift `shift=light`, or a sweep `sweep_k_obs=[0,50,100,200]`.")
+    ev.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
+    ev.set_defaults(func=_eval)
+
+    gate = sub.add_parser("gate", help="calibrate a checkpoint's surprise gate on demonstrations (no simulator)",
+                          description="Read the surprise gate's per-camera thresholds off demonstrations the policy "
+                          "did not train on (default: the held-out episodes of its training store), and save them "
+                          "in the checkpoint. Also for a store of the day's rig (--store) or an older checkpoint.")
+    gate.add_argument("checkpoint")
+    gate.add_argument("--store", help="the store to read (default: the checkpoint's training store)")
+    gate.add_argument("--episodes", help="episode indices, e.g. 0,1,2 (default: the checkpoint's held-out ones)")
+    gate.add_argument("--quantile", type=float, default=None, help="percentile of the surprise (default: the config's)")
+    gate.add_argument("--margin", type=float, default=None, help="threshold = percentile x margin (default: config's)")
+    gate.add_argument("--dry-run", action="store_true", help="print the thresholds, do not save them")
+    gate.set_defaults(func=_gate)
+
+    _data_parser(sub)
     return p
-
-
-def run_guarded(func, args) -> int:
-    """Run a command; user mistakes become one line on stderr, exit 1."""
-    try:
-        return int(func(args) or 0)
-    except (UserError, StoreError) as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

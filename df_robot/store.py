@@ -34,6 +34,8 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
+from df_robot.errors import UserError
+
 try:  # the optional JPEG codec, registered so JPEG stores read back; Blosc needs none of this
     from df_robot import jpeg_codec
 except ImportError:  # imagecodecs missing, or a zarr whose numcodecs bridge moved
@@ -54,7 +56,7 @@ DEFAULT_KEY_DOCS = {
 IMAGE_CODECS = ("blosc", "jpeg")
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A store that is missing, malformed or of another format: the message names the problem."""
 
 

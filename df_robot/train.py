@@ -1,13 +1,14 @@
-"""`df-robot train`: stage 1 (image autoencoders, latents cached), then stage 2 (the policy).
+"""`df-robot train`: stage 1 (image autoencoders, latents cached), then stage 2 (the policy),
+then the surprise gate calibrated on held-out demonstrations.
 
     df-robot train task=fruit_swap policy=df train.steps=6000
     torchrun --nproc_per_node=2 -m df_robot.train task=fruit_swap      # data parallel (DDP)
 
-A run folder holds the TensorBoard scalars, `stage1.pt` (autoencoders and cached per-frame latents, so
-a resumed run skips stage 1) and `checkpoints/latest.pt`, written atomically. Each step's
-randomness (batch, views, noise levels, noise) is drawn from (seed, step) for the global
-batch, so a resumed run, and a data-parallel one, compute what the uninterrupted
-single-process run computes.
+A run folder holds the TensorBoard scalars, `stage1.pt` (autoencoders and cached per-frame
+latents, so a resumed run skips stage 1), `checkpoints/latest.pt` and `checkpoints/best.pt`
+(the lowest held-out action error), written atomically. Each step's randomness (batch, views,
+noise levels, noise) is drawn from (seed, step) for the global batch, so a resumed run, and a
+data-parallel one, compute what the uninterrupted single-process run computes.
 """
 
 from __future__ import annotations
@@ -25,50 +26,18 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
-from df_robot.errors import UserError
+from df_robot.checkpoint import Checkpoint, Stage1
+from df_robot.errors import UserError, run_guarded
 from df_robot.policy.losses import draw_noise, policy_loss
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule
+from df_robot.policy.sampler import PolicySampler
 from df_robot.policy.tokens import TokenData
-
-CHECKPOINT_FORMAT = "df-robot-checkpoint"
-CHECKPOINT_VERSION = 1
+from df_robot.progress import progress_bar
 
 
 # --------------------------------------------------------------------------------------
-# checkpoints
-# --------------------------------------------------------------------------------------
-
-def save_atomic(payload: dict, path: Path) -> None:
-    """Write then rename: a kill at any moment leaves the previous file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path, task: str | None = None) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise UserError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path}: not a df-robot checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else None!r})")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise UserError(f"{path}: checkpoint version {ckpt.get('version')}, this df-robot reads {CHECKPOINT_VERSION}")
-    if task is not None and ckpt["task"] != task:
-        raise UserError(f"{path}: a checkpoint for task '{ckpt['task']}', expected task '{task}'")
-    return ckpt
-
-
-# --------------------------------------------------------------------------------------
-# the training loop
+# processes and devices
 # --------------------------------------------------------------------------------------
 
 def _distributed() -> tuple[int, int]:
@@ -108,192 +77,174 @@ def build_model(policy_cfg, obs_dim: int, act_dim: int) -> DiffusionForcingModel
     return DiffusionForcingModel(dims, policy_cfg.K)
 
 
-def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, extra_state: dict | None = None,
-                    progress: bool = True) -> dict:
+# --------------------------------------------------------------------------------------
+# stage 2: the policy on cached tokens
+# --------------------------------------------------------------------------------------
+
+class Stage2:
+    """One stage-2 run: model, EMA, optimizer, the loop, held-out validation and checkpoints."""
+
+    def __init__(self, cfg: DictConfig, data: TokenData, run_dir: Path, stage1: Stage1 | None = None,
+                 held_out: list | None = None):
+        self.rank, self.world = _distributed()
+        self.cfg, self.data, self.run_dir = cfg, data, run_dir
+        self.stage1 = stage1 or Stage1(cameras=[], image_size=0)
+        self.held_out = held_out or []
+        self.device = _device(cfg.device)
+        tc, pc = cfg.train, cfg.policy
+        if tc.batch_size % self.world:
+            raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(pc, data.obs_dim, data.act_dim).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
+        self.schedule = NoiseSchedule(pc.K).to(self.device)
+        self.start, self.history, self.best, self.validation = 0, [], math.inf, {}
+        if cfg.resume and self.path("latest").exists():
+            self._resume(Checkpoint.load(self.path("latest")))
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / "checkpoints" / f"{name}.pt"
+
+    def _resume(self, ckpt: Checkpoint) -> None:
+        self.model.load_state_dict(ckpt.weights)
+        self.ema.load_state_dict(ckpt.ema)
+        self.opt.load_state_dict(ckpt.training["optimizer"])
+        self.sched.load_state_dict(ckpt.training["scheduler"])
+        self.start, self.history = ckpt.step, ckpt.history
+        self.best = ckpt.training.get("best", math.inf)
+
+    def step(self, step: int) -> dict:
+        """One optimizer step on the global batch drawn from (seed, step); this process's share of it."""
+        pc, B = self.cfg.policy, self.cfg.train.batch_size
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        episodes = torch.randint(0, self.data.mask.shape[0], (B,), generator=gen)
+        obs, prev, act, mask = self.data.batch(episodes, gen)
+        draws = draw_noise(pc.kind, B, self.data.mask.shape[1], self.data.obs_dim + self.data.act_dim, pc.K, gen,
+                           pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob, pc.get("obs_max_level"))
+        part = slice(self.rank * B // self.world, (self.rank + 1) * B // self.world)
+        dev = self.device
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            out = policy_loss(self.net, self.schedule, pc.kind, obs[part].to(dev), prev[part].to(dev),
+                              act[part].to(dev), mask[part].to(dev), {k: v[part] for k, v in draws.items()})
+        self.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        out["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+                pe.lerp_(pm, 1 - self.cfg.train.ema_decay)
+        loss = out["loss"].detach()
+        if self.world > 1:
+            dist.all_reduce(loss)
+            loss /= self.world
+        self.history.append(float(loss))
+        return out
+
+    def sampler(self) -> PolicySampler:
+        """The EMA model as deploy runs it (deterministic chunks, no gate)."""
+        pc = self.cfg.policy
+        return PolicySampler(self.ema, pc.kind, self.data.obs_norm, self.data.act_norm, self.data.chunk,
+                             steps=pc.sampling_steps, k_obs=pc.k_obs, horizon=self.data.horizon,
+                             temperature=pc.get("temperature", 1.0))
+
+    def validate(self) -> dict:
+        from df_robot.policy.validate import validation_metrics
+
+        self.validation = validation_metrics(self.sampler(), self.held_out) if self.held_out else {}
+        return self.validation
+
+    def checkpoint(self, step: int) -> Checkpoint:
+        return Checkpoint(
+            task=self.cfg.task.name, policy=self.cfg.policy.kind, config=OmegaConf.to_container(self.cfg, resolve=True),
+            stage1=self.stage1, weights=self.model.state_dict(), ema=self.ema.state_dict(),
+            normalizers={"obs": self.data.obs_norm.state_dict(), "act": self.data.act_norm.state_dict()},
+            chunk=self.data.chunk, horizon=self.data.horizon, dims=vars(self.model.dims), step=step,
+            history=self.history, validation=dict(self.validation),
+            training={"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "best": self.best})
+
+    def save(self, step: int) -> None:
+        """latest.pt, and best.pt when the held-out action error is the lowest so far."""
+        ckpt = self.checkpoint(step)
+        error = self.validation.get("action_mse", math.inf)
+        if self.held_out and error < self.best:
+            self.best = ckpt.training["best"] = error
+            ckpt.save(self.path("best"))
+        ckpt.save(self.path("latest"))
+
+    def calibrate_gate(self) -> None:
+        """The surprise gate of latest.pt and best.pt, from the held-out demonstrations."""
+        if self.cfg.policy.kind != "df" or not self.held_out or not self.stage1.cameras:
+            return
+        from df_robot.policy.gate import calibrate
+
+        pc = self.cfg.policy
+        for name in ("latest", "best"):
+            if not self.path(name).exists():
+                continue
+            ckpt = Checkpoint.load(self.path(name))
+            self.ema.load_state_dict(ckpt.ema)
+            ckpt.gate = calibrate(self.sampler(), self.held_out, self.stage1.cameras, self.stage1.held_out,
+                                  pc.gate_quantile, pc.gate_margin)
+            ckpt.save(self.path(name))
+            if name == "latest":
+                print(f"surprise gate: {ckpt.gate.describe()}; {ckpt.gate.seconds:.1f} s")
+
+    def run(self, progress: bool = True) -> dict:
+        tc = self.cfg.train
+        writer = None
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        show = progress and self.rank == 0 and self.start < tc.steps
+        bar = progress_bar(show)
+        tid = bar.add_task("", total=tc.steps, completed=self.start, loss=float("nan"), sps=0.0) if show else None
+        t_last, s_last = time.perf_counter(), self.start
+        with bar:
+            for step in range(self.start, tc.steps):
+                out = self.step(step)
+                last = step + 1 == tc.steps
+                if writer is not None and (step % tc.log_every == 0 or last):
+                    for key, value in (("loss/total", self.history[-1]), ("loss/action", out["loss_act"]),
+                                       ("loss/observation", out["loss_obs"]), ("grad_norm", out["grad_norm"]),
+                                       ("lr", self.sched.get_last_lr()[0])):
+                        writer.add_scalar(key, float(value), step)
+                if self.rank == 0 and self.held_out and ((step + 1) % tc.val_every == 0 or last):
+                    for key, value in self.validate().items():
+                        writer.add_scalar(f"val/{key}", value, step)
+                if show and (step % 10 == 0 or last):
+                    now = time.perf_counter()
+                    sps, t_last, s_last = (step + 1 - s_last) / max(now - t_last, 1e-9), now, step + 1
+                    val = f"val {self.validation['action_mse']:.4f}" if self.validation else ""
+                    bar.update(tid, completed=step + 1, loss=float(np.mean(self.history[-50:])), sps=sps,
+                               description=val)
+                if self.rank == 0 and ((step + 1) % tc.checkpoint_every == 0 or last):
+                    self.save(step + 1)
+        if writer is not None:
+            writer.close()
+        if self.rank == 0:
+            self.calibrate_gate()
+        if self.world > 1:
+            dist.barrier()  # no process leaves (and tears down gloo) while rank 0 still writes the checkpoint
+        return {"run_dir": str(self.run_dir), "checkpoint": str(self.path("latest")), "history": self.history,
+                "rank": self.rank, "validation": self.validation}
+
+
+def train_on_tokens(cfg: DictConfig, data: TokenData, run_dir: Path, stage1: Stage1 | None = None,
+                    held_out: list | None = None, progress: bool = True) -> dict:
     """Stage 2 on prepared token sequences; returns the run's loss history and checkpoint path."""
-    rank, world = _distributed()
-    device = _device(cfg.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    tc, pc = cfg.train, cfg.policy
-    if tc.batch_size % world:
-        raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {world} processes")
-    torch.manual_seed(cfg.seed)
-    model = build_model(pc, data.obs_dim, data.act_dim).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
-    schedule = NoiseSchedule(pc.K).to(device)
-    ckpt_path = run_dir / "checkpoints" / "latest.pt"
-    start, history = 0, []
-    if cfg.resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start, history = ckpt["step"], ckpt["history"]
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    writer = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_dir / "tensorboard"))
-
-    def checkpoint(step: int) -> None:
-        if rank != 0:
-            return
-        save_atomic({
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "task": cfg.task.name,
-            "policy": pc.kind, "step": step, "config": OmegaConf.to_container(cfg, resolve=True),
-            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "history": history, "dims": vars(model.dims),
-            "obs_norm": data.obs_norm.state_dict(), "act_norm": data.act_norm.state_dict(), "chunk": data.chunk,
-            "horizon": data.horizon,
-            **(extra_state or {}),
-        }, ckpt_path)
-
-    E, T = data.mask.shape
-    B = tc.batch_size
-    show = progress and rank == 0 and start < tc.steps
-    bar = _progress(show)
-    task_id = bar.add_task("train", total=tc.steps, completed=start, loss=float("nan"), sps=0.0) if show else None
-    t_last, s_last = time.perf_counter(), start
-    with bar:
-        for step in range(start, tc.steps):
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            episodes = torch.randint(0, E, (B,), generator=gen)
-            obs, prev, act, mask = data.batch(episodes, gen)
-            draws = draw_noise(pc.kind, B, T, data.obs_dim + data.act_dim, pc.K, gen,
-                               pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob,
-                               pc.get("obs_max_level"))
-            part = slice(rank * B // world, (rank + 1) * B // world)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = policy_loss(net, schedule, pc.kind, obs[part].to(device), prev[part].to(device),
-                                  act[part].to(device), mask[part].to(device),
-                                  {k: v[part] for k, v in draws.items()})
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - tc.ema_decay)
-            loss = out["loss"].detach()
-            if world > 1:
-                dist.all_reduce(loss)
-                loss /= world
-            history.append(float(loss))
-            if writer is not None and (step % tc.log_every == 0 or step == tc.steps - 1):
-                writer.add_scalar("loss/total", float(loss), step)
-                writer.add_scalar("loss/action", float(out["loss_act"]), step)
-                writer.add_scalar("loss/observation", float(out["loss_obs"]), step)
-                writer.add_scalar("grad_norm", float(grad_norm), step)
-                writer.add_scalar("lr", sched.get_last_lr()[0], step)
-            if show and (step % 10 == 0 or step == tc.steps - 1):
-                now = time.perf_counter()
-                sps = (step + 1 - s_last) / max(now - t_last, 1e-9)
-                t_last, s_last = now, step + 1
-                bar.update(task_id, completed=step + 1, loss=float(np.mean(history[-50:])), sps=sps)
-            if (step + 1) % tc.checkpoint_every == 0 or step + 1 == tc.steps:
-                checkpoint(step + 1)
-    if writer is not None:
-        writer.close()
-    if world > 1:
-        dist.barrier()  # no process leaves (and tears down gloo) while rank 0 still writes the checkpoint
-    return {"run_dir": str(run_dir), "checkpoint": str(ckpt_path), "history": history, "rank": rank}
-
-
-def _progress(enabled: bool, label: str = "training"):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f}  {task.fields[sps]:.1f} steps/s"),
-                    TimeRemainingColumn(), disable=not enabled)
+    return Stage2(cfg, data, run_dir, stage1, held_out).run(progress)
 
 
 # --------------------------------------------------------------------------------------
-# from a store: stage 1 then stage 2
+# a run from a store
 # --------------------------------------------------------------------------------------
-
-def training_episodes(cfg: DictConfig, store) -> list[int]:
-    """The store's episodes a run trains on (data.only_success, data.max_episodes)."""
-    episodes = list(range(store.n_episodes))
-    if cfg.data.only_success and "success" in store.meta_keys:
-        episodes = [e for e in episodes if store.meta("success")[e]]
-    if cfg.data.max_episodes:
-        episodes = episodes[: cfg.data.max_episodes]
-    if not episodes:
-        raise UserError(f"{store.path}: no episodes to train on (only_success={cfg.data.only_success})")
-    return episodes
-
-
-def _horizon(cfg: DictConfig) -> int:
-    horizon = cfg.task.get("horizon", 0) or cfg.task.chunk
-    if horizon < cfg.task.chunk:
-        raise UserError(f"config: task.horizon={horizon} must be at least task.chunk={cfg.task.chunk} "
-                        "(a token holds the actions it executes), or 0 for the chunk")
-    return horizon
-
-
-def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple[TokenData, dict]:
-    """Autoencoders per camera and the cached token data; reused from run_dir when present."""
-    from df_robot.policy.encode import encode_views, load_frames, train_autoencoder
-    from df_robot.protocols import ACTION_DIM
-    from df_robot.store import EpisodeStore
-    from df_robot.policy.tokens import build_token_data
-
-    cache = run_dir / "stage1.pt"
-    if cache.exists():
-        s1 = torch.load(cache, map_location="cpu", weights_only=False)
-        if "per_obs" not in s1:
-            raise UserError(f"{cache}: a stage-1 cache from an older version (no per-frame observations); "
-                            "delete it to rebuild it")
-        data = build_token_data(s1["per_obs"], s1["per_act"], cfg.task.chunk, phases=cfg.train.all_phases,
-                                horizon=_horizon(cfg))
-        return data, s1["extra"]
-    store = EpisodeStore(cfg.data.path)
-    if store.attrs.get("task") not in (cfg.task.name, None, "unknown"):
-        raise UserError(f"{store.path}: a store of task '{store.attrs.get('task')}', training task '{cfg.task.name}'")
-    missing = [c for c in cfg.task.cameras if c not in store.cameras]
-    if missing:
-        raise UserError(f"{store.path}: task.cameras asks for {missing}, the store has {sorted(store.cameras)}")
-    episodes = training_episodes(cfg, store)
-    pc, ae_cfg = cfg.policy, cfg.train.ae
-    from rich.console import Console
-
-    console = Console(emoji=False)
-    console.print(f"stage 1: {len(episodes)} episodes, cameras {list(cfg.task.cameras)} at {pc.image_size}px")
-    latents, aes, ae_losses = {}, {}, {}
-    for ci, cam in enumerate(cfg.task.cameras):
-        frames = load_frames(store, episodes, cam, pc.image_size)
-        bar = _progress(True, f"autoencoder {cam}")
-        t_ae = time.perf_counter()
-        with bar:
-            tid = bar.add_task(cam, total=ae_cfg.steps, loss=float("nan"), sps=0.0)
-            ae, losses = train_autoencoder(
-                frames, pc.image_size, pc.latent_dim, ae_cfg.steps, ae_cfg.batch_size, ae_cfg.lr, pc.aug_shift,
-                cfg.seed + ci, progress=lambda s, l: bar.update(
-                    tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t_ae)))
-        aes[cam], ae_losses[cam] = ae, losses
-        latents[cam] = [encode_views(ae, f, pc.aug_views, pc.aug_shift, cfg.seed + 17 * e) for e, f in enumerate(frames)]
-        console.print(f"  autoencoder {cam}: reconstruction MSE {np.mean(losses[:50]):.4f} -> {np.mean(losses[-50:]):.4f}")
-    per_obs, per_act = [], []
-    for i, e in enumerate(episodes):
-        state = store.get("robot_state", e)
-        lat = np.concatenate([latents[c][i] for c in cfg.task.cameras], axis=-1)  # (L, V, cams*latent)
-        state_v = np.repeat(state[:, None, :], lat.shape[1], axis=1)
-        per_obs.append(np.concatenate([lat, state_v], axis=-1).astype(np.float32))
-        per_act.append(store.get("action", e)[:, :ACTION_DIM])
-    data = build_token_data(per_obs, per_act, cfg.task.chunk, phases=cfg.train.all_phases, horizon=_horizon(cfg))
-    extra = {"autoencoders": {c: aes[c].state_dict() for c in aes}, "ae_losses": ae_losses,
-             "cameras": list(cfg.task.cameras), "image_size": pc.image_size, "latent_dim": pc.latent_dim,
-             "store": str(store.path), "episodes": episodes,
-             "camera_hw": list(store.cameras[cfg.task.cameras[0]])}
-    save_atomic({"per_obs": per_obs, "per_act": per_act, "extra": extra}, cache)
-    return data, extra
-
 
 def make_run_dir(cfg: DictConfig) -> Path:
     if cfg.run_dir:
@@ -303,41 +254,56 @@ def make_run_dir(cfg: DictConfig) -> Path:
     return Path("runs") / cfg.task.name / cfg.policy.name / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def train(overrides: list[str]) -> dict:
-    from df_robot.config import compose
+def _train_diffusion(cfg: DictConfig, run_dir: Path) -> dict:
+    from df_robot.stage1 import prepare_stage1
 
-    cfg = compose(overrides)
-    run_dir = make_run_dir(cfg)
-    if not cfg.resume and (run_dir / "checkpoints" / "latest.pt").exists():
-        raise UserError(f"{run_dir}: already holds a run; pass resume=true to continue it, or another run_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    if cfg.policy.kind == "bc_rnn":  # robomimic's own model and training step, on our store
-        from df_robot.policy.bc_rnn import train_bc_rnn
-
-        return train_bc_rnn(cfg, run_dir)
     t0 = time.perf_counter()
-    data, extra = prepare_stage1(cfg, run_dir)
+    data, stage1, held_out = prepare_stage1(cfg, run_dir)
     t1 = time.perf_counter()
-    result = train_on_tokens(cfg, data, run_dir, extra_state={"stage1": extra})
+    result = train_on_tokens(cfg, data, run_dir, stage1, held_out)
     result.update(stage1_s=t1 - t0, stage2_s=time.perf_counter() - t1)
     return result
 
 
+def _train_bc_rnn(cfg: DictConfig, run_dir: Path) -> dict:
+    from df_robot.policy.bc_rnn import train_bc_rnn  # robomimic's own model and training step, on our store
+
+    return train_bc_rnn(cfg, run_dir)
+
+
+TRAINERS = {"df": _train_diffusion, "teacher_forcing": _train_diffusion, "diffusion_policy": _train_diffusion,
+            "bc_rnn": _train_bc_rnn}
+
+
+def train(overrides: list[str]) -> dict:
+    from df_robot.config import compose
+
+    return train_config(compose(overrides))
+
+
+def train_config(cfg: DictConfig) -> dict:
+    run_dir = make_run_dir(cfg)
+    if not cfg.resume and (run_dir / "checkpoints" / "latest.pt").exists():
+        raise UserError(f"{run_dir}: already holds a run; pass resume=true to continue it, or another run_dir")
+    if cfg.policy.kind not in TRAINERS:
+        raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    return TRAINERS[cfg.policy.kind](cfg, run_dir)
+
+
+def report(result: dict) -> None:
+    if result["rank"] == 0:
+        val = result.get("validation") or {}
+        print(f"checkpoint: {result['checkpoint']}  (stage 1 {result['stage1_s']:.0f} s, "
+              f"stage 2 {result['stage2_s']:.0f} s, final loss {np.mean(result['history'][-50:]):.4f}"
+              + (f", held-out action error {val['action_mse']:.4f}" if "action_mse" in val else "") + ")")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry for `python -m df_robot.train` (and torchrun)."""
-    from df_robot.cli import run_guarded
-
     argv = sys.argv[1:] if argv is None else argv
-
-    def run(_):
-        result = train(argv)
-        if result["rank"] == 0:
-            print(f"checkpoint: {result['checkpoint']}  (stage 1 {result['stage1_s']:.0f} s, "
-                  f"stage 2 {result['stage2_s']:.0f} s, final loss {np.mean(result['history'][-50:]):.4f})")
-        return 0
-
-    code = run_guarded(run, None)
+    code = run_guarded(lambda _: report(train(argv)), None)
     shutdown_distributed(together=code == 0)
     return code
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from df_robot.cli import run_guarded
+from df_robot.errors import run_guarded
 from df_robot.errors import UserError
 
 TASKS = ("fruit_swap",)

@@ -66,8 +66,8 @@ def _build(args, period):
     """(robot, cameras, session hooks, robot name, things to close)."""
     names = [n for n in args.camera_names.split(",") if n]
     if args.robot == "franka":
-        from deploy.cameras import open_cameras
-        from deploy.franka import FrankaRobot
+        from deploy.franka_robot import FrankaRobot
+        from df_robot.registry import open_cameras
 
         cameras = open_cameras(args.cameras, names, height=args.image_size, width=args.image_size)
         robot = FrankaRobot(args.host, backend=args.backend, command_period=period)

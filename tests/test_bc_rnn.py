@@ -4,9 +4,10 @@ import numpy as np
 
 from df_robot.control.loop import WatchdogLimits, run_policy_episode
 from df_robot.control.safety import SafetyFilter, SafetyLimits
-from df_robot.policy.sampler import load_policy
+from df_robot.checkpoint import Checkpoint
+from df_robot.policy.registry import load_policy
 from df_robot.store import EpisodeWriter
-from df_robot.train import load_checkpoint, train
+from df_robot.train import train
 from sim.fruit_swap import FruitSwapTask
 from sim.scene import SceneConfig
 from sim.twin import Twin
@@ -31,8 +32,8 @@ def test_bc_rnn_trains_and_deploys_on_the_twin(tmp_path):
                     "policy.lr=3e-3", "train.steps=40", "train.batch_size=4"])
     h = result["history"]
     assert np.mean(h[-10:]) < 0.3 * np.mean(h[:10])  # it learns
-    ckpt = load_checkpoint(result["checkpoint"], task="fruit_swap")
-    assert ckpt["policy"] == "bc_rnn"
+    ckpt = Checkpoint.load(result["checkpoint"], task="fruit_swap")
+    assert ckpt.policy == "bc_rnn"
     policy = load_policy(ckpt)
     assert policy.chunk == 1
     twin = Twin(SceneConfig(image_height=32, image_width=32))

@@ -12,8 +12,9 @@ from df_robot.control.safety import SafetyFilter, SafetyLimits
 from df_robot.protocols import EETarget
 from df_robot.rotations import matrix_to_6d, rotation_angle, rotvec_to_matrix
 from df_robot.store import EpisodeWriter
-from df_robot.train import load_checkpoint, train
-from df_robot.policy.sampler import ImagePolicy
+from df_robot.checkpoint import Checkpoint
+from df_robot.policy.image_policy import ImagePolicy
+from df_robot.train import train
 from df_robot.video import read_mp4
 from sim.expert import DOWN
 from sim.fruit_swap import FruitSwapTask
@@ -170,7 +171,7 @@ def test_a_command_sent_early_moves_only_as_far_as_its_interval_allows(twin):
 
 
 def test_the_trained_policy_runs_with_its_memory_carried(twin, tiny_policy):
-    policy = ImagePolicy(load_checkpoint(tiny_policy))
+    policy = ImagePolicy(Checkpoint.load(tiny_policy))
     z0 = policy.sampler.z.clone()
     result = run(twin, policy, seconds=2.25, realtime=False)  # on a loaded machine a call may take > 100 ms
     assert result.stopped == "time limit"
@@ -314,15 +315,15 @@ def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
 def test_an_evaluation_episode_is_the_same_whichever_worker_runs_it(tiny_policy):
     """Episode 1 run after episode 0 (one worker) and alone (a fresh worker) must be the same
     episode: physics, controller phase and the policy's noise all start from its seed."""
-    from sim import evaluate as ev
+    from sim.evaluate import EvalRunner, EvalSettings
 
-    settings = ev.EvalSettings(checkpoint=tiny_policy, episodes=2, workers=1, max_seconds=1.0, videos=0)
-    ev._setup(settings)
-    assert ev._worker["policy"].sampler.k_obs > 0  # observations are noised: the noise must be seeded
-    ev.run_one(0)
-    after_another = ev.run_one(1), ev._worker["twin"].data.qpos.copy()
-    ev._setup(settings)
-    alone = ev.run_one(1), ev._worker["twin"].data.qpos.copy()
+    settings = EvalSettings(checkpoint=tiny_policy, episodes=2, workers=1, max_seconds=1.0, videos=0)
+    runner = EvalRunner(settings)
+    assert runner.policy.sampler.k_obs > 0  # observations are noised: the noise must be seeded
+    runner.run(0)
+    after_another = runner.run(1), runner.twin.data.qpos.copy()
+    runner = EvalRunner(settings)
+    alone = runner.run(1), runner.twin.data.qpos.copy()
     assert after_another[0]["seed"] == alone[0]["seed"]
     np.testing.assert_array_equal(after_another[1], alone[1])
 

@@ -11,7 +11,8 @@ from df_robot.control.safety import SafetyLimits
 from df_robot.errors import UserError
 from df_robot.rotations import rotation_angle, rotvec_to_matrix
 from deploy.cameras import RealSenseCamera
-from deploy.franka import FrankaRobot, TargetStreamer
+from deploy.franka import TargetStreamer
+from deploy.franka_robot import FrankaRobot
 
 LIMITS = SafetyLimits()
 

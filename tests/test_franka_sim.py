@@ -151,7 +151,7 @@ def test_sigint_stops_the_deploy_and_the_arm_holds(franky_sim, reaching_policy, 
 def test_panda_py_gripper_works_and_its_arm_is_told_to_use_franky(franky_sim):
     from panda_py import libfranka
 
-    from deploy.franka import FrankaRobot
+    from deploy.franka_robot import FrankaRobot
     from df_robot.errors import UserError
 
     gripper = libfranka.Gripper(HOST)

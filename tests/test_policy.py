@@ -7,6 +7,7 @@ import torch
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels, sample_levels
 from df_robot.policy.normalizer import Normalizer
+from df_robot.checkpoint import Checkpoint
 from df_robot.policy.sampler import PolicySampler
 from df_robot.train import train_on_tokens
 from df_robot.policy.tokens import build_token_data
@@ -85,9 +86,9 @@ def test_model_overfits_and_the_sampler_returns_the_training_actions(tmp_path):
     out = train_on_tokens(cfg, data, tmp_path, progress=False)
     h = out["history"]
     assert np.mean(h[-50:]) < np.mean(h[:20]) / 5  # the loss falls by at least 5x
-    ckpt = torch.load(out["checkpoint"], weights_only=False)
-    model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), 1000)
-    model.load_state_dict(ckpt["ema"])
+    ckpt = Checkpoint.load(out["checkpoint"])
+    model = DiffusionForcingModel(ModelDims(**ckpt.dims), 1000)
+    model.load_state_dict(ckpt.ema)
     sampler = PolicySampler(model, "df", data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0)
     errs = []
     for e in range(4):
@@ -102,10 +103,10 @@ def memory_accuracy(kind, tmp_path, steps):
     data, *_ = cue_data(n=64, tokens=5, seed=0)
     cfg = tiny_cfg(tmp_path / kind, f"policy={kind}", f"train.steps={steps}", "train.lr=2e-3", "policy.k_obs=0")
     out = train_on_tokens(cfg, data, tmp_path / kind, progress=False)
-    ckpt = torch.load(out["checkpoint"], weights_only=False)
-    model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), 1000)
-    model.load_state_dict(ckpt["ema"])
-    sampler = PolicySampler(model, ckpt["policy"], data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0, seed=1)
+    ckpt = Checkpoint.load(out["checkpoint"])
+    model = DiffusionForcingModel(ModelDims(**ckpt.dims), 1000)
+    model.load_state_dict(ckpt.ema)
+    sampler = PolicySampler(model, ckpt.policy, data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0, seed=1)
     obs, _, cues = cue_episodes(40, 5, seed=99)  # fresh episodes
     right = 0
     for o, cue in zip(obs, cues):
@@ -201,11 +202,11 @@ def test_a_horizon_past_the_chunk_predicts_ahead_and_executes_the_chunk(tmp_path
 def test_a_horizon_shorter_than_the_chunk_is_a_config_error():
     from df_robot.config import compose
     from df_robot.errors import UserError
-    from df_robot.train import _horizon
+    from df_robot.stage1 import horizon_of
 
-    assert _horizon(compose(["task.horizon=0"])) == 8 and _horizon(compose(["task.horizon=16"])) == 16
+    assert horizon_of(compose(["task.horizon=0"])) == 8 and horizon_of(compose(["task.horizon=16"])) == 16
     with pytest.raises(UserError, match="task.horizon=4 must be at least task.chunk=8"):
-        _horizon(compose(["task.horizon=4"]))
+        horizon_of(compose(["task.horizon=4"]))
 
 
 def test_medoid_keeps_the_sample_of_the_main_mode():

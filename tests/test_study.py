@@ -24,9 +24,9 @@ def test_parallel_trainings_share_one_stage_1(tmp_path):
     infos = train_methods(methods, tmp_path, store, MODE, TINY, parallel=2)
     assert list(infos) == methods and all(i["steps"] == 4 and i["method"] == m for m, i in infos.items())
     stage1 = {m: torch.load(tmp_path / "runs" / m / "stage1.pt", weights_only=False) for m in methods}
-    first = stage1["df"]["extra"]["autoencoders"]["front"]
+    first = stage1["df"]["stage1"]["autoencoders"]["front"]
     for m in methods[1:]:  # the same autoencoders, so the same latents for every method
-        assert all(torch.equal(first[k], stage1[m]["extra"]["autoencoders"]["front"][k]) for k in first)
+        assert all(torch.equal(first[k], stage1[m]["stage1"]["autoencoders"]["front"][k]) for k in first)
         ckpt = torch.load(tmp_path / "runs" / m / "checkpoints" / "latest.pt", weights_only=False)
         assert ckpt["step"] == 4 and ckpt["policy"] == m
     for m in methods:  # each child trained with one thread and wrote its own log

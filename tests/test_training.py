@@ -12,8 +12,9 @@ import torch
 
 from df_robot.cli import main as cli_main
 from df_robot.errors import UserError
-from df_robot.policy.sampler import ImagePolicy
-from df_robot.train import load_checkpoint, save_atomic, train, train_on_tokens
+from df_robot.checkpoint import Checkpoint, save_atomic
+from df_robot.policy.image_policy import ImagePolicy
+from df_robot.train import train, train_on_tokens
 from policy_helpers import cue_data, tiny_cfg
 from store_helpers import random_image_store
 
@@ -26,8 +27,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     train_on_tokens(tiny_cfg(tmp_path / "cut", "train.steps=40", "train.checkpoint_every=20"), data, tmp_path / "cut",
                     progress=False)
     # pretend the run was killed after step 20: keep only that checkpoint
-    ckpt = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
-    assert ckpt["step"] == 40
+    ckpt = Checkpoint.load(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert ckpt.step == 40
     half = train_on_tokens(tiny_cfg(tmp_path / "half", "train.steps=20"), data, tmp_path / "half", progress=False)
     resumed = train_on_tokens(tiny_cfg(tmp_path / "half", "train.steps=40", "resume=true"), data, tmp_path / "half",
                               progress=False)
@@ -100,12 +101,18 @@ def test_config_errors_are_one_line(override, message, capsys):
 
 
 def test_a_checkpoint_for_another_task_is_refused(tmp_path):
-    save_atomic({"format": "df-robot-checkpoint", "version": 1, "task": "stack_cubes"}, tmp_path / "c.pt")
+    from df_robot.checkpoint import Stage1
+
+    Checkpoint(task="stack_cubes", policy="df", config={}, stage1=Stage1(cameras=["front"], image_size=32),
+               weights={}, normalizers={}).save(tmp_path / "c.pt")
     with pytest.raises(UserError, match="task 'stack_cubes', expected task 'fruit_swap'"):
-        load_checkpoint(tmp_path / "c.pt", task="fruit_swap")
+        Checkpoint.load(tmp_path / "c.pt", task="fruit_swap")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
+        Checkpoint.load(tmp_path / "junk.pt")
+    save_atomic({"format": "df-robot-checkpoint", "version": 9}, tmp_path / "new.pt")
+    with pytest.raises(UserError, match="checkpoint version 9, this df-robot reads"):
+        Checkpoint.load(tmp_path / "new.pt")
 
 
 def test_train_from_a_store_end_to_end(tmp_path):
@@ -116,8 +123,8 @@ def test_train_from_a_store_end_to_end(tmp_path):
     result = train([f"data.path={store}", f"run_dir={run}", "train.steps=5", "train.ae.steps=3",
                     "train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
                     "train.batch_size=2"])
-    ckpt = load_checkpoint(result["checkpoint"], task="fruit_swap")
-    assert ckpt["step"] == 5 and ckpt["stage1"]["episodes"] == [0, 2]  # the failed episode is left out
+    ckpt = Checkpoint.load(result["checkpoint"], task="fruit_swap")
+    assert ckpt.step == 5 and ckpt.stage1.episodes == [0, 2]  # the failed episode is left out
     assert (run / "config.yaml").exists() and any((run / "tensorboard").iterdir())
     policy = ImagePolicy(ckpt)
     img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)

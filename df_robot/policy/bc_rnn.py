@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
+from df_robot.checkpoint import Checkpoint, Stage1
 from df_robot.policy.normalizer import Normalizer
+from df_robot.progress import progress_bar
 from df_robot.robomimic_compat import robomimic
 
 
@@ -51,14 +53,14 @@ def build_algo(pc, cameras: list[str], state_dim: int, act_dim: int, device: str
 
 
 def train_bc_rnn(cfg, run_dir: Path, progress: bool = True) -> dict:
+    from df_robot.data import split_episodes
     from df_robot.policy.encode import load_frames
     from df_robot.store import EpisodeStore
-    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, _progress, save_atomic, training_episodes
 
     pc, tc = cfg.policy, cfg.train
     t0 = time.perf_counter()
     store = EpisodeStore(cfg.data.path)
-    episodes = training_episodes(cfg, store)
+    episodes, held_out = split_episodes(cfg, store)
     cams = list(cfg.task.cameras)
     frames = {c: load_frames(store, episodes, c, pc.image_size) for c in cams}   # uint8 (L, 3, s, s)
     states = [torch.from_numpy(store.get("robot_state", e)).float() for e in episodes]
@@ -71,10 +73,10 @@ def train_bc_rnn(cfg, run_dir: Path, progress: bool = True) -> dict:
     lengths = torch.tensor([len(a) for a in actions])
     gen = torch.Generator().manual_seed(cfg.seed)
     history = []
-    bar = _progress(progress, "BC-RNN")
+    bar = progress_bar(progress, "BC-RNN")
     t1 = time.perf_counter()
     with bar:
-        tid = bar.add_task("train", total=tc.steps, loss=float("nan"), sps=0.0)
+        tid = bar.add_task("", total=tc.steps, loss=float("nan"), sps=0.0)
         for step in range(tc.steps):
             ep = torch.randint(0, len(episodes), (B,), generator=gen)
             start = (torch.rand(B, generator=gen) * (lengths[ep] - H + 1).clamp_min(1)).long()
@@ -88,12 +90,11 @@ def train_bc_rnn(cfg, run_dir: Path, progress: bool = True) -> dict:
                 bar.update(tid, completed=step + 1, loss=float(np.mean(history[-50:])),
                            sps=(step + 1) / (time.perf_counter() - t1))
     ckpt = run_dir / "checkpoints" / "latest.pt"
-    save_atomic({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "task": cfg.task.name,
-                 "policy": "bc_rnn", "step": tc.steps, "history": history,
-                 "config": __import__("omegaconf").OmegaConf.to_container(cfg, resolve=True),
-                 "model": algo.serialize(), "state_norm": state_norm.state_dict(), "act_norm": act_norm.state_dict(),
-                 "stage1": {"cameras": cams, "image_size": int(pc.image_size),
-                            "camera_hw": list(store.cameras[cams[0]]), "episodes": episodes}}, ckpt)
+    Checkpoint(task=cfg.task.name, policy="bc_rnn", config=OmegaConf.to_container(cfg, resolve=True),
+               stage1=Stage1(cameras=cams, image_size=int(pc.image_size), camera_hw=tuple(store.cameras[cams[0]]),
+                             store=str(store.path), episodes=episodes, held_out=held_out),
+               weights=algo.serialize(), normalizers={"state": state_norm.state_dict(), "act": act_norm.state_dict()},
+               step=tc.steps, history=history).save(ckpt)
     return {"run_dir": str(run_dir), "checkpoint": str(ckpt), "history": history, "rank": 0,
             "stage1_s": t1 - t0, "stage2_s": time.perf_counter() - t1}
 
@@ -102,21 +103,29 @@ class BCRNNPolicy:
     """The deploy side: one action per control period (chunk 1), the LSTM state carried."""
 
     chunk = 1
+    steps = 1      # one network pass per call: nothing for the deadline sampler to shorten
+    kind = "bc_rnn"
 
-    def __init__(self, ckpt: dict):
-        from omegaconf import OmegaConf
-
-        pc = OmegaConf.create(ckpt["config"]["policy"])
-        self.cameras = list(ckpt["stage1"]["cameras"])
-        self.size = int(ckpt["stage1"]["image_size"])
-        self.state_norm = Normalizer.from_state_dict(ckpt["state_norm"])
-        self.act_norm = Normalizer.from_state_dict(ckpt["act_norm"])
+    def __init__(self, ckpt: Checkpoint):
+        pc = OmegaConf.create(ckpt.policy_config)
+        self.cameras = list(ckpt.stage1.cameras)
+        self.size = int(ckpt.stage1.image_size)
+        self.state_norm = Normalizer.from_state_dict(ckpt.normalizers["state"])
+        self.act_norm = Normalizer.from_state_dict(ckpt.normalizers["act"])
         act_dim = self.act_norm.mean.shape[0]
         self.algo, _ = build_algo(pc, self.cameras, self.state_norm.mean.shape[0], act_dim)
-        self.algo.deserialize(ckpt["model"])
+        self.algo.deserialize(ckpt.weights)
         self.algo.set_eval()
-        self.task = ckpt["task"]
-        self.sampler = SimpleNamespace(steps=1, kind="bc_rnn", k_obs=0)  # one "denoising step" per call, no noise
+        self.task = ckpt.task
+
+    def describe(self) -> str:
+        return "policy bc_rnn (robomimic), one action per period"
+
+    def gate_report(self) -> dict:
+        return {}
+
+    def reseed(self, seed: int) -> None:
+        pass  # deterministic
 
     def reset(self) -> None:
         self.algo.reset()

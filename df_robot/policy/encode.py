@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from df_robot.policy.autoencoder import ImageAutoencoder, random_shift, to_model_input
+from df_robot.policy.augment import Augment
+from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input
 from df_robot.store import EpisodeStore, image_key
 
 
@@ -29,7 +30,9 @@ def as_float(x_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
-                      shift: int, seed: int, progress=None) -> tuple[ImageAutoencoder, list[float]]:
+                      augment: Augment, seed: int, progress=None) -> tuple[ImageAutoencoder, list[float]]:
+    """Reconstruct augmented frames; with `augment.invariant`, reconstruct each frame without its
+    photometric jitter (the latent learns to ignore the light)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
@@ -39,8 +42,9 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     losses = []
     for step in range(steps):
         idx = torch.randint(0, len(all_frames), (batch,), generator=gen)
-        x = random_shift(as_float(all_frames[idx]), shift, gen)
-        loss = ae.loss(x)
+        x = augment.geometric(as_float(all_frames[idx]), gen)
+        seen = augment.photometric(x, gen)
+        loss = torch.nn.functional.mse_loss(ae.decode(ae.encode(seen)), x if augment.invariant else seen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -52,11 +56,11 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
 
 
 @torch.no_grad()
-def encode_views(ae: ImageAutoencoder, frames: torch.Tensor, views: int, shift: int, seed: int) -> np.ndarray:
-    """(L, V, latent_dim): view 0 the frame itself, views 1.. random shifts of it."""
+def encode_views(ae: ImageAutoencoder, frames: torch.Tensor, views: int, augment: Augment, seed: int) -> np.ndarray:
+    """(L, V, latent_dim): view 0 the frame itself, views 1.. augmented copies of it."""
     gen = torch.Generator().manual_seed(seed)
     x = as_float(frames)
     out = [ae.encode(x)]
     for _ in range(views - 1):
-        out.append(ae.encode(random_shift(x, shift, gen)))
+        out.append(ae.encode(augment(x, gen)))
     return torch.stack(out, dim=1).numpy()

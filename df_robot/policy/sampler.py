@@ -27,8 +27,7 @@ from __future__ import annotations
 import torch
 
 from df_robot.errors import UserError
-from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
-from df_robot.policy.model import DiffusionForcingModel, ModelDims
+from df_robot.policy.model import DiffusionForcingModel
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels
 from df_robot.policy.normalizer import Normalizer
 
@@ -81,6 +80,13 @@ class PolicySampler:
     def _levels(self, k: int) -> torch.Tensor:
         return torch.full((1,), int(k), dtype=torch.long)
 
+    def _ddim(self, x: torch.Tensor, steps: int, clean_estimate) -> torch.Tensor:
+        """Deterministic DDIM from level K to 0; `clean_estimate(x, k)` is the model's x0 for x at level k."""
+        levels = ddim_levels(self.model.K, steps)
+        for k, k_next in zip(levels[:-1], levels[1:]):
+            x = self.schedule.ddim_step(x, clean_estimate(x, k), self._levels(k), self._levels(k_next))
+        return x
+
     @torch.no_grad()
     def act(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """obs: (obs_dim,) unnormalized -> (chunk, action_dim) unnormalized absolute targets."""
@@ -94,18 +100,19 @@ class PolicySampler:
             self.surprise_log.append((s.tolist(), k_obs))
         self.t += 1
         o_in = self.as_fed(obs, k_obs)
-        if self.lookahead <= 1:
-            M = self.samples
-            z, o, a = self.z.expand(M, -1), o_in.expand(M, -1), self._start_noise(M, self.act_dim)
-            levels = ddim_levels(self.model.K, steps)
-            for k, k_next in zip(levels[:-1], levels[1:]):
-                _, x0 = self.model.denoise(z, torch.cat([o, a], -1), self._levels(k_obs), self._levels(k))
-                a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
-            a = medoid(a)
-        else:
-            a = self._pyramid(o_in, steps, k_obs)
+        a = self.denoise_chunk(o_in, steps, k_obs)
         self.absorb(o_in, a, k_obs)
         return self._unnormalize_actions(a)
+
+    def denoise_chunk(self, o_in: torch.Tensor, steps: int, k_obs: int) -> torch.Tensor:
+        """The present token's actions (normalized, the whole horizon) given the memory and the
+        observation as fed: alone (several samples, their medoid kept) or in a pyramid."""
+        if self.lookahead > 1:
+            return self._pyramid(o_in, steps, k_obs)
+        M, D = self.samples, self.obs_dim
+        z, o = self.z.expand(M, -1), o_in.expand(M, -1)
+        return medoid(self._ddim(self._start_noise(M, self.act_dim), steps, lambda a, k: self.model.denoise(
+            z, torch.cat([o, a], -1), self._levels(k_obs), self._levels(k))[1][:, D:]))
 
     def as_fed(self, obs: torch.Tensor, k_obs: int | None = None) -> torch.Tensor:
         """An unnormalized observation as the model is fed it: normalized, noised to k_obs."""
@@ -170,13 +177,10 @@ class PolicySampler:
     def _act_memoryless(self, o: torch.Tensor, steps: int) -> torch.Tensor:
         prev = self.prev_obs if self.prev_obs is not None else o
         self.prev_obs = o
-        M = self.samples
+        M, D = self.samples, self.obs_dim
         cond, o = torch.cat([prev, o], -1).expand(M, -1), o.expand(M, -1)
-        a = self._start_noise(M, self.act_dim)
-        levels = ddim_levels(self.model.K, steps)
-        for k, k_next in zip(levels[:-1], levels[1:]):
-            _, x0 = self.model.denoise(cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))
-            a = self.schedule.ddim_step(a, x0[:, self.obs_dim:], self._levels(k), self._levels(k_next))
+        a = self._ddim(self._start_noise(M, self.act_dim), steps, lambda a, k: self.model.denoise(
+            cond, torch.cat([o, a], -1), self._levels(0), self._levels(k))[1][:, D:])
         return self._unnormalize_actions(medoid(a))
 
     def observe(self, obs: torch.Tensor) -> None:
@@ -195,12 +199,9 @@ class PolicySampler:
         if not self.model.dims.memory:
             raise ValueError("the memoryless baseline has no world model")
         K, D = self.model.K, self.obs_dim
-        o = self._noise(1, D)
-        a_masked = self._noise(1, self.act_dim)
-        levels = ddim_levels(K, steps or self.steps)
-        for k, k_next in zip(levels[:-1], levels[1:]):
-            _, x0 = self.model.denoise(self.z, torch.cat([o, a_masked], -1), self._levels(k), self._levels(K))
-            o = self.schedule.ddim_step(o, x0[:, :D], self._levels(k), self._levels(k_next))
+        o, a_masked = self._noise(1, D), self._noise(1, self.act_dim)
+        o = self._ddim(o, steps or self.steps, lambda o, k: self.model.denoise(
+            self.z, torch.cat([o, a_masked], -1), self._levels(k), self._levels(K))[1][:, :D])
         return self.obs_norm.unnormalize(o)[0]
 
 
@@ -210,91 +211,3 @@ def medoid(samples: torch.Tensor) -> torch.Tensor:
         return samples
     i = torch.cdist(samples, samples).sum(1).argmin()
     return samples[i:i + 1]
-
-
-class ImagePolicy:
-    """A trained checkpoint as the control loop uses it: images + state in, action chunk out."""
-
-    def __init__(self, ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                 use_ema: bool = True, seed: int = 0, samples: int | None = None, exact_state: bool = False,
-                 surprise: tuple | None = None, temperature: float | None = None):
-        pc = ckpt["config"]["policy"]
-        model = DiffusionForcingModel(ModelDims(**ckpt["dims"]), pc["K"])
-        model.load_state_dict(ckpt["ema" if use_ema else "model"])
-        s1 = ckpt["stage1"]
-        self.cameras, self.image_size = s1["cameras"], s1["image_size"]
-        self.autoencoders = {}
-        for cam in self.cameras:
-            ae = ImageAutoencoder(s1["image_size"], s1["latent_dim"])
-            ae.load_state_dict(s1["autoencoders"][cam])
-            self.autoencoders[cam] = ae.eval()
-        self.sampler = PolicySampler(
-            model, ckpt["policy"], Normalizer.from_state_dict(ckpt["obs_norm"]),
-            Normalizer.from_state_dict(ckpt["act_norm"]), ckpt["chunk"],
-            steps=steps or pc["sampling_steps"], k_obs=pc["k_obs"] if k_obs is None else k_obs,
-            lookahead=lookahead or pc["lookahead"], seed=seed, horizon=ckpt.get("horizon", ckpt["chunk"]),
-            samples=samples or pc.get("samples", 1),
-            camera_dims=len(self.cameras) * s1["latent_dim"], cameras=len(self.cameras), exact_state=exact_state,
-            surprise=surprise, temperature=pc.get("temperature", 1.0) if temperature is None else temperature)
-        self.chunk, self.task = ckpt["chunk"], ckpt["task"]
-
-    def reset(self) -> None:
-        self.sampler.reset()
-
-    def reseed(self, seed: int) -> None:
-        """The noise an episode draws (observation noise, chunk starts) from its own seed, so a
-        seeded evaluation episode does not depend on the episodes its worker ran before."""
-        self.sampler.generator.manual_seed(seed)
-
-    @torch.no_grad()
-    def observation(self, images: dict, state) -> torch.Tensor:
-        latents = [self.autoencoders[c].encode(to_model_input(torch.from_numpy(images[c][None]), self.image_size))[0]
-                   for c in self.cameras]
-        return torch.cat(latents + [torch.as_tensor(state, dtype=torch.float32)])
-
-    def act(self, images: dict, state, steps: int | None = None):
-        """(chunk, 10) absolute targets as a numpy array."""
-        return self.sampler.act(self.observation(images, state), steps).numpy()
-
-    @property
-    def observes_between_chunks(self):
-        """Only the memoryless baseline needs a frame between chunks: the one just before the
-        next chunk (its 'previous' frame); a memory policy needs none."""
-        return "last" if not self.sampler.model.dims.memory else False
-
-    def observe(self, images: dict, state) -> None:
-        """Between chunks: only the memoryless baseline needs the frame (as its 'previous' one),
-        so a memory-carrying policy skips the encoder passes here, on the control loop's hot path."""
-        if not self.sampler.model.dims.memory:
-            self.sampler.observe(self.observation(images, state))
-
-    @torch.no_grad()
-    def imagine_next_frames(self) -> dict:
-        """World-model mode: the next observation's camera latents decoded to images."""
-        o = self.sampler.predict_next_obs()
-        d = self.autoencoders[self.cameras[0]].latent_dim
-        return {c: to_uint8(self.autoencoders[c].decode(o[i * d:(i + 1) * d][None]))[0].numpy()
-                for i, c in enumerate(self.cameras)}
-
-
-def surprise_gate(text: str | None) -> tuple | None:
-    """`--surprise 1.3,4.2` -> ([1.3, 4.2], K): per-camera thresholds, surprising views masked."""
-    if not text:
-        return None
-    try:
-        thresholds = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise UserError(f"--surprise {text!r}: expected thresholds like 1.3 or 1.3,4.2 (one per camera)") from None
-    return thresholds, 1000
-
-
-def load_policy(ckpt: dict, steps: int | None = None, k_obs: int | None = None, lookahead: int | None = None,
-                samples: int | None = None, exact_state: bool = False, surprise: tuple | None = None,
-                temperature: float | None = None):
-    """The deployable policy a checkpoint holds: diffusion (any kind) or robomimic's BC-RNN."""
-    if ckpt.get("policy") == "bc_rnn":
-        from df_robot.policy.bc_rnn import BCRNNPolicy
-
-        return BCRNNPolicy(ckpt)
-    return ImagePolicy(ckpt, steps=steps, k_obs=k_obs, lookahead=lookahead, samples=samples, exact_state=exact_state,
-                       surprise=surprise, temperature=temperature)

@@ -1,0 +1,63 @@
+"""Image augmentation for stage 1: what a camera's picture does when the rig drifts.
+
+Geometric: a random shift of a few pixels (Diffusion Policy's random crop) and, when asked, a
+small rotation (a camera turned a little on its mount). Photometric: brightness, contrast,
+saturation and per-channel gains (another room light, another white balance). With
+`invariant`, the autoencoder is shown the photometrically jittered frame and asked for the
+frame without that jitter, so its latents (and the surprise gate reading them) do not move
+when only the light does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from df_robot.policy.autoencoder import random_shift
+
+
+@dataclass(frozen=True)
+class Augment:
+    shift: int = 4           # pixels, each direction
+    rotate: float = 0.0      # degrees, each direction
+    colour: float = 0.0      # relative amplitude of brightness, contrast, saturation; half of it per-channel gain
+    invariant: bool = False  # the autoencoder undoes the photometric part
+
+    @classmethod
+    def from_config(cls, pc) -> "Augment":
+        return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)),
+                   colour=float(pc.get("aug_colour", 0.0)), invariant=bool(pc.get("aug_invariant", False)))
+
+    def geometric(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """(N, 3, H, W) in [-1, 1]. Without a rotation, exactly the random shift of earlier runs."""
+        if self.rotate <= 0:
+            return random_shift(x, self.shift, gen)
+        n, _, h, w = x.shape
+        angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(self.rotate)
+        move = (torch.rand(n, 2, generator=gen) * 2 - 1) * self.shift * 2 / torch.tensor([w, h])
+        cos, sin = angle.cos(), angle.sin()
+        theta = torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def photometric(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.colour <= 0:
+            return x
+        n, c = len(x), self.colour
+        u = lambda *shape: 1 + (torch.rand(*shape, generator=gen) * 2 - 1) * c  # noqa: E731
+        img = (x + 1) / 2
+        img = img * u(n, 1, 1, 1) * (1 + (torch.rand(n, 3, 1, 1, generator=gen) * 2 - 1) * c / 2)
+        mean = img.mean(dim=(1, 2, 3), keepdim=True)
+        img = (img - mean) * u(n, 1, 1, 1) + mean
+        grey = img.mean(dim=1, keepdim=True)
+        img = (img - grey) * u(n, 1, 1, 1) + grey
+        return img.clamp(0, 1) * 2 - 1
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.photometric(self.geometric(x, gen), gen)
+
+    def as_dict(self) -> dict:
+        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour, "invariant": self.invariant}
