@@ -18,7 +18,7 @@ def deploy_franka(args) -> int:
     from deploy.franka_robot import FrankaRobot
     from df_robot.registry import open_cameras
 
-    console = Console(emoji=False, highlight=False)
+    console = Console(emoji=False, highlight=False, soft_wrap=True)
     run = start_deployment(args)
     policy = run.policy
     h, w = run.ckpt.stage1.camera_hw
@@ -40,7 +40,7 @@ def deploy_franka(args) -> int:
             robot.reset()
             episode = run_policy_episode(robot, _Resized(cameras, h, w), policy, SafetyFilter(limits, period), period,
                                          args.max_seconds or 60.0, policy.chunk, policy.steps, WatchdogLimits())
-            _save_log(log_dir, i, episode)
+            _save_log(log_dir, i, episode, policy)
             gate = policy.gate_report()
             console.print(f"episode {i + 1}: stopped ({episode.stopped}); {len(episode.log)} steps; "
                           f"median policy call {float(np.median(episode.infer_ms)):.0f} ms"
@@ -63,15 +63,17 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _save_log(log_dir: Path | None, episode: int, run) -> None:
+def _save_log(log_dir: Path | None, episode: int, run, policy) -> None:
     """Per episode: what the policy asked for, what was sent after the safety filter, and the
-    robot state, step by step (for checking a run afterwards)."""
+    robot state, step by step; with the surprise gate on, each policy call's per-camera
+    surprise and the level its view was fed at (for checking a run afterwards)."""
     if log_dir is None:
         return
     log_dir.mkdir(parents=True, exist_ok=True)
+    gate = policy.gate_trace() if policy.gate_report() else {}
     np.savez(log_dir / f"episode_{episode:03d}.npz", t=np.array([s.t for s in run.log]),
              requests=np.array(run.requests), commands=np.array(run.commands), states=np.array(run.states),
-             clamped=np.array([s.clamped for s in run.log]), stopped=run.stopped)
+             clamped=np.array([s.clamped for s in run.log]), stopped=run.stopped, **gate)
 
 
 class _Resized(dict):

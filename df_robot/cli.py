@@ -12,9 +12,9 @@ import sys
 
 from rich.console import Console
 
-from df_robot.errors import UserError, run_guarded
+from df_robot.errors import UserError, run_command, run_guarded
 
-console = Console(emoji=False, highlight=False)
+console = Console(emoji=False, highlight=False, soft_wrap=True)
 
 
 def _train(args) -> int:
@@ -210,8 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded(args.func, args)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"] and not {"-h", "--help"} & set(argv):  # Hydra's own flags (--cfg, -m) pass through
+        return run_guarded(lambda _: _train(argparse.Namespace(overrides=argv[1:])), None)
+    return run_command(build_parser, argv)
 
 
 if __name__ == "__main__":

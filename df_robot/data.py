@@ -36,3 +36,29 @@ def held_out_count(n: int, val_episodes: int, val_fraction: float) -> int:
         raise UserError(f"data.val_episodes={want}: the store has {n} usable episodes, so fewer than 2 would be "
                         "left to train on; lower it (0: hold none out)")
     return want
+
+
+def task_for_store(cfg, overrides: list[str]):
+    """A store trains without a task file: when the user named no task and the store's task has
+    no config of its own, the task is read off the store (its name, cameras and rate; the
+    chunk and time limit keep their defaults). A store with a task file gets that file."""
+    from omegaconf import open_dict
+
+    from df_robot.config import CONF_DIR, compose
+    from df_robot.store import EpisodeStore
+
+    chose_task = any(o.split("=")[0].lstrip("+~") in ("task", "task.name") for o in overrides)
+    if chose_task or not any(o.split("=")[0] == "data.path" for o in overrides):
+        return cfg
+    store = EpisodeStore(cfg.data.path)
+    name = str(store.attrs.get("task") or "")
+    if name in ("", "unknown", cfg.task.name):
+        return cfg
+    if (CONF_DIR / "task" / f"{name}.yaml").exists():
+        return compose([f"task={name}", *overrides])
+    if not store.cameras:
+        raise UserError(f"{store.path}: a store with no cameras; df-robot trains image policies (record or import "
+                        "a store with at least one camera)")
+    with open_dict(cfg):
+        cfg.task.name, cfg.task.cameras, cfg.task.fps = name, list(store.cameras), float(store.fps)
+    return cfg

@@ -21,3 +21,9 @@ def run_guarded(func, args) -> int:
         err.print("interrupted")
         return 130
 
+
+
+def run_command(build_parser, argv: list[str] | None = None) -> int:
+    """A command line's entry: parse the arguments, then run the chosen subcommand guarded."""
+    args = build_parser().parse_args(argv)
+    return run_guarded(args.func, args)

@@ -1,5 +1,6 @@
 """`df-robot train` as Diffusion Policy and LeRobot users expect from Hydra: plain overrides
-train once; `--cfg job` prints the resolved config and trains nothing; `-m` (`--multirun`)
+train once; `--cfg job` prints the composed config and trains nothing (`--resolve`: with the
+interpolations filled in); `-m` (`--multirun`)
 with comma-separated values trains every combination, each into its own run folder:
 
     df-robot train task=fruit_swap --cfg job
@@ -33,11 +34,12 @@ def expand(overrides: list[str]) -> list[list[str]]:
 
 def train_command(argv: list[str]) -> int:
     from df_robot.config import compose
+    from df_robot.data import task_for_store
     from df_robot.train import report, train_config
 
     args = list(argv)
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    args = [a for a in args if a not in ("-m", "--multirun")]
+    multirun, resolve = any(a in ("-m", "--multirun") for a in args), "--resolve" in args
+    args = [a for a in args if a not in ("-m", "--multirun", "--resolve")]
     if "--cfg" in args:
         i = args.index("--cfg")
         what = args[i + 1] if i + 1 < len(args) else ""
@@ -45,13 +47,13 @@ def train_command(argv: list[str]) -> int:
             raise UserError(f"--cfg {what!r}: only --cfg job (print the resolved config) is supported")
         del args[i:i + 2]
         for job in expand(args) if multirun else [args]:
-            print(OmegaConf.to_yaml(compose(job)))
+            print(OmegaConf.to_yaml(task_for_store(compose(job), job), resolve=resolve))
         return 0
     if not multirun:
-        report(train_config(compose(args)))
+        report(train_config(task_for_store(compose(args), args)))
         return 0
     jobs = expand(args)
-    configs = [compose(job) for job in jobs]  # every combination checked before the first one trains
+    configs = [task_for_store(compose(job), job) for job in jobs]  # all checked before the first one trains
     root = Path("runs") / "multirun" / datetime.now().strftime("%Y%m%d-%H%M%S")
     results = []
     for n, (job, cfg) in enumerate(zip(jobs, configs)):

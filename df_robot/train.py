@@ -146,10 +146,11 @@ class Stage2:
 
     def sampler(self) -> PolicySampler:
         """The EMA model as deploy runs it (deterministic chunks, no gate)."""
-        pc = self.cfg.policy
+        pc, cameras = self.cfg.policy, len(self.stage1.cameras)
         return PolicySampler(self.ema, pc.kind, self.data.obs_norm, self.data.act_norm, self.data.chunk,
                              steps=pc.sampling_steps, k_obs=pc.k_obs, horizon=self.data.horizon,
-                             temperature=pc.get("temperature", 1.0))
+                             temperature=pc.get("temperature", 1.0), cameras=max(cameras, 1),
+                             camera_dims=cameras * self.stage1.latent_dim or None)
 
     def validate(self) -> dict:
         from df_robot.policy.validate import validation_metrics

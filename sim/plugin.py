@@ -21,7 +21,7 @@ class SimPlugin:
         from df_robot.stats import wilson_interval
         from sim.evaluate import EvalRunner, EvalSettings
 
-        console = Console(emoji=False, highlight=False)
+        console = Console(emoji=False, highlight=False, soft_wrap=True)
         options = options_from_args(args)
         path = args.checkpoint or newest_checkpoint(args.task)
         Checkpoint.load(path, task=args.task)  # a checkpoint of another task fails here, in one line

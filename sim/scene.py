@@ -106,7 +106,16 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
                     xyaxes=look_at_xyaxes(cam_pos, [0.02, 0.0, 0.2], up=(1.0, 0.0, 0.0)))
     hand.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.04, 0.012], pos=cam_pos - [0.005, 0, 0],
                   rgba=[0.15, 0.15, 0.17, 1], contype=0, conaffinity=0, group=1, mass=0)
+    _add_table_and_cameras(spec, cfg)
+    _add_fruits(spec.worldbody)
+    _add_distractor(spec.worldbody)
+    # the keyframe of the original model no longer matches the qpos size: drop it
+    for key in list(spec.keys):
+        spec.delete(key)
+    return spec
 
+
+def _add_table_and_cameras(spec: mujoco.MjSpec, cfg: SceneConfig) -> None:
     w = spec.worldbody
     spec.add_material(name="table", rgba=[0.62, 0.5, 0.38, 1])
     w.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.75, 0.6, 0.02],
@@ -127,6 +136,8 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
     w.add_camera(name="overview", pos=[1.4, -0.9, 1.0], fovy=45,
                  xyaxes=look_at_xyaxes([1.4, -0.9, 1.0], [0.35, 0.0, 0.1]))
 
+
+def _add_fruits(w) -> None:
     for name, (gtype, size, rgba, mass) in FRUITS.items():
         z = TABLE_TOP + (size[2] if len(size) == 3 else size[0])
         b = w.add_body(name=name, pos=[SLOT_X, 0.3, z])
@@ -145,6 +156,8 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
             b.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.005, 0, 0], pos=[0, 0, top - 0.002],
                        rgba=[0.55, 0.35, 0.05, 1], contype=0, conaffinity=0, mass=0)
 
+
+def _add_distractor(w) -> None:
     # The distractor for the robustness study (sim/disturbances.py): a soft blue bag, always in
     # the model so clean and disturbed episodes share one model, parked on a hidden shelf.
     w.add_geom(name="distractor_shelf", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.2, 0.2, 0.01],
@@ -153,10 +166,6 @@ def build_spec(cfg: SceneConfig) -> mujoco.MjSpec:
     bag.add_freejoint(name="distractor_free")
     bag.add_geom(name="distractor_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.045, 0.03, 0.02],
                  rgba=[0.1, 0.3, 0.85, 1], mass=0.05, friction=[1.0, 0.01, 0.001])
-    # the keyframe of the original model no longer matches the qpos size: drop it
-    for key in list(spec.keys):
-        spec.delete(key)
-    return spec
 
 
 def build_model(cfg: SceneConfig | None = None) -> mujoco.MjModel:

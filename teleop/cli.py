@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from df_robot.errors import run_guarded
+from df_robot.errors import run_command
 from df_robot.errors import UserError
 
 TASKS = ("fruit_swap",)
@@ -81,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded(args.func, args)
+    return run_command(build_parser, argv)
 
 
 if __name__ == "__main__":

@@ -64,10 +64,10 @@ def reaching_policy(tmp_path_factory):
     return result["checkpoint"], tmp / "s.zarr"
 
 
-def deploy_cmd(checkpoint, store, seconds, log_dir, backend="franky"):
+def deploy_cmd(checkpoint, store, seconds, log_dir, backend="franky", *extra):
     return [sys.executable, "-m", "df_robot.cli", "deploy", "--robot", "franka", "--host", HOST, "--backend", backend,
             "--checkpoint", str(checkpoint), "--cameras", f"replay:{store}", "--max-seconds", str(seconds),
-            "--log", str(log_dir)]
+            "--log", str(log_dir), *extra]
 
 
 def window(log: list[dict], t0: float, t1: float) -> list[dict]:
@@ -77,11 +77,18 @@ def window(log: list[dict], t0: float, t1: float) -> list[dict]:
 def test_deploy_moves_the_fr3_toward_the_policy_and_never_past_the_box(franky_sim, reaching_policy, tmp_path):
     checkpoint, store = reaching_policy
     t0 = time.monotonic()
-    done = subprocess.run(deploy_cmd(checkpoint, store, 4, tmp_path / "log"), cwd=ROOT, capture_output=True,
-                          text=True, timeout=180)
+    gate = ["--surprise", "0,1e9"]  # every front view after the first is a surprise, no wrist view is
+    done = subprocess.run(deploy_cmd(checkpoint, store, 4, tmp_path / "log", "franky", *gate), cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
     t1 = time.monotonic()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "connected to the Franka at 127.0.0.1 (franky)" in done.stdout
+    assert "surprise gate: on, thresholds [0.0, 1000000000.0]" in done.stdout
+
+    # the gate's log: each policy call's surprise per camera and the level its view was fed at
+    run = np.load(tmp_path / "log" / "episode_000.npz")
+    assert run["surprise"].shape[1] == 2 and len(run["surprise"]) == len(run["fed_level"]) >= 3
+    assert (run["fed_level"] == 1000).all() and (run["surprise"][:, 1] < 1e9).all()
 
     # our side: the policy asked for the pose outside the box, the filter sent poses inside it
     run = np.load(tmp_path / "log" / "episode_000.npz")

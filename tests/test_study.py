@@ -1,4 +1,5 @@
-"""The fruit-swap study's trainings (bench/fruit_swap.py): shared stage 1, parallel processes."""
+"""The fruit-swap study (experiments/fruit_swap_study.py): shared stage 1, parallel trainings,
+which cells run, what they cost; and the report tool's episode-by-episode comparison."""
 
 import json
 import sys
@@ -9,15 +10,26 @@ import torch
 
 from store_helpers import random_image_store
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 
 TINY = ["train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
         "train.batch_size=2"]
 MODE = dict(demos=3, ae_steps=3, steps=4)
 
 
+def fake_checkpoint(path: Path) -> Path:
+    """A checkpoint that deploys at k_obs 50, with a calibrated gate (the study reads both)."""
+    from df_robot.checkpoint import Checkpoint, Gate, Stage1
+
+    Checkpoint(task="fruit_swap", policy="df", config={"policy": {"k_obs": 50}},
+               stage1=Stage1(cameras=["front", "wrist"], image_size=32), weights={}, normalizers={},
+               gate=Gate(thresholds=[0.1, 0.2], cameras=["front", "wrist"], quantile=99, margin=1, episodes=[3],
+                         tokens=80)).save(path)
+    return path
+
+
 def test_parallel_trainings_share_one_stage_1(tmp_path):
-    from fruit_swap import train_methods
+    from fruit_swap_study import train_methods
 
     store = random_image_store(tmp_path / "demos.zarr")
     methods = ["df", "diffusion_policy", "teacher_forcing"]
@@ -41,9 +53,9 @@ def test_parallel_trainings_share_one_stage_1(tmp_path):
 
 def test_a_study_run_in_parts_reports_every_stage_cost(tmp_path):
     """Recording and trainings add up in walls.json across runs; each evaluation cell and the
-    gate's calibration keep their own wall time; the table reports the sum by stage, the ungated
-    ablation's extra cells apart."""
-    import fruit_swap
+    keeps its own wall time; the table reports the sum by stage, the ungated ablation's extra
+    cells apart."""
+    import fruit_swap_study as fruit_swap
 
     fruit_swap.add_wall(tmp_path, "record_s", 60.0)
     fruit_swap.add_wall(tmp_path, "trainings_s", 400.0)
@@ -53,20 +65,19 @@ def test_a_study_run_in_parts_reports_every_stage_cost(tmp_path):
         (tmp_path / "eval" / cell).mkdir(parents=True)
         (tmp_path / "eval" / cell / "results.json").write_text(json.dumps({"wall_s": wall, "workers": workers}))
     (tmp_path / "eval" / "df_gated").mkdir()
-    (tmp_path / "eval" / "df_gated" / "gate.json").write_text(json.dumps({"wall_s": 30.0}))
     costs = fruit_swap.stage_costs(tmp_path)
-    assert costs == {"record": 1.0, "trainings": 10.0, "gate_calibration": 0.5, "evaluation": 10.0,
-                     "total": 21.5, "cells": 2, "cells_one_worker": 1, "ablation": 4.0, "ablation_cells": 2}
+    assert costs == {"record": 1.0, "trainings": 10.0, "evaluation": 10.0,
+                     "total": 21.0, "cells": 2, "cells_one_worker": 1, "ablation": 4.0, "ablation_cells": 2}
     study = {"provenance": {"date": "d", "machine": "m", "commit": "c", "dirty": False, "torch": "t"},
              "conditions": ["clean"], "mode": "full", "demos": 100, "episodes": 200, "eval_seed": 100000,
              "command": "python bench/fruit_swap.py", "methods": {}, "costs_min": costs}
-    assert ("recording the demos 1 min, stage 1 and the trainings 10 min, the gate's calibration 0 min, "
-            "evaluation (2 cells, 1 of them with one worker beside a training) 10 min; **0.4 h** in all "
+    assert ("recording the demos 1 min, stage 1, the trainings and the gate 10 min, "
+            "evaluation (2 cells, 1 of them with one worker beside a training) 10 min; **0.3 h** in all "
             "(and the ablation's 2 cells, `--ablation`: 4 min more).") in fruit_swap.table(study)
 
 
 def test_a_failed_training_names_the_method_and_its_log(tmp_path):
-    from fruit_swap import train_methods
+    from fruit_swap_study import train_methods
 
     store = random_image_store(tmp_path / "demos.zarr")
     with pytest.raises(SystemExit, match=r"training diffusion forcing failed \(exit code 1\): .*train.nosuchkey.*"
@@ -76,18 +87,15 @@ def test_a_failed_training_names_the_method_and_its_log(tmp_path):
 
 
 def test_the_k_obs_sweep_reuses_the_cell_the_checkpoint_deploys_at(tmp_path, monkeypatch):
-    import fruit_swap
+    import fruit_swap_study as fruit_swap
 
-    ckpt = tmp_path / "latest.pt"
-    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": {"policy": {"k_obs": 50}}}, ckpt)
+    ckpt = fake_checkpoint(tmp_path / "latest.pt")
     own = {"condition": fruit_swap.SWEEP_CONDITION, "episodes": 6, "successes": 5, "success_rate": 5 / 6,
            "ci95": [0.4, 0.97], "k_obs": -1, "seeds": [100000, 100005]}
     row = {"training": {"checkpoint": str(ckpt)}, "eval": {fruit_swap.SWEEP_CONDITION: own}}
     ran = []
 
-    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None, workers=0):
+    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gated=False, workers=0):
         ran.append(k_obs)
         assert workers == 1  # --eval-workers reaches every cell
         return {**own, "successes": 1, "k_obs": k_obs}
@@ -105,7 +113,7 @@ def test_the_k_obs_sweep_reuses_the_cell_the_checkpoint_deploys_at(tmp_path, mon
 def test_a_cell_runs_with_the_workers_asked_for_and_keeps_them(tmp_path, monkeypatch):
     """--eval-workers 1 lets a cell run beside a training; its results say so, since its wall
     time is then about twice a two-worker cell's."""
-    import fruit_swap
+    import fruit_swap_study as fruit_swap
     import sim.evaluate
 
     seen = []
@@ -125,24 +133,21 @@ def test_a_cell_runs_with_the_workers_asked_for_and_keeps_them(tmp_path, monkeyp
 
 def _fake_study(tmp_path, monkeypatch, *flags):
     """main() with the trainings and cells faked: which cells would the study run?"""
-    import fruit_swap
-    from df_robot.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    import fruit_swap_study as fruit_swap
 
     tmp_path.mkdir()
-    ckpt = tmp_path / "latest.pt"
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": {"policy": {"k_obs": 50}}}, ckpt)
+    ckpt = fake_checkpoint(tmp_path / "latest.pt")
     infos = {m: {"method": m, "checkpoint": str(ckpt), "steps": 4, "stage1_s": 300.0 if m == "df" else 2.0,
                  "stage2_s": 60.0, "final_loss": 0.1} for m in fruit_swap.DEFAULT_METHODS}
     cells = []
 
-    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gate=None, workers=0):
-        cells.append((Path(out).relative_to(tmp_path / "eval").as_posix(), bool(gate)))
+    def fake_eval(checkpoint, condition, episodes, out, seed, k_obs=-1, gated=False, workers=0):
+        cells.append((Path(out).relative_to(tmp_path / "eval").as_posix(), gated))
         return {"condition": condition, "episodes": episodes, "successes": 1, "success_rate": 1 / episodes,
                 "ci95": [0.0, 0.5], "k_obs": k_obs, "seeds": [seed, seed + episodes - 1], "wall_s": 1.0, "workers": 2}
 
     monkeypatch.setattr(fruit_swap, "record_demos", lambda store, demos, out: {"store": str(store), "demos": demos})
     monkeypatch.setattr(fruit_swap, "train_methods", lambda methods, *a: {m: infos[m] for m in methods})
-    monkeypatch.setattr(fruit_swap, "calibrate_gate", lambda checkpoint, out, episodes: [0.1, 0.2])
     monkeypatch.setattr(fruit_swap, "evaluate_condition", fake_eval)
     assert fruit_swap.main(["--quick", "--out", str(tmp_path), *flags]) == 0
     return cells, json.loads((tmp_path / "study.json").read_text())
@@ -152,7 +157,7 @@ def test_the_full_design_runs_diffusion_forcing_without_the_gate_only_where_it_t
     """The gated row stands for diffusion forcing under every condition; without the gate it
     runs clean and under the sweep's condition (3 cells fewer: the 3-hour budget), and every
     condition with --ablation or when there is no gated row."""
-    import fruit_swap
+    import fruit_swap_study as fruit_swap
 
     every = list(fruit_swap.CONDITIONS)
     cells, study = _fake_study(tmp_path / "lean", monkeypatch)
@@ -175,9 +180,9 @@ def test_the_full_design_runs_diffusion_forcing_without_the_gate_only_where_it_t
 
 
 def test_two_evaluations_are_compared_episode_by_episode(tmp_path, capsys):
-    """bench/same_episodes.py: the reproducibility check BENCHMARKS.md quotes; one episode that
-    ends differently is named and fails it."""
-    import same_episodes
+    """experiments/report.py compare: the reproducibility check BENCHMARKS.md quotes; one episode
+    that ends differently is named and fails it."""
+    import report
 
     episodes = [{"episode": i, "seed": 100000 + i, "success": i % 2 == 0, "seconds": 30.0 + i, "moves": ["apple A->C"],
                  "outcome": "swapped", "apple_slot": "B", "orange_slot": "A"} for i in range(4)]
@@ -186,9 +191,9 @@ def test_two_evaluations_are_compared_episode_by_episode(tmp_path, capsys):
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     for p, d in zip(paths, (a, b)):
         p.write_text(json.dumps(d))
-    assert same_episodes.main([str(p) for p in paths]) == 0
+    assert report.main(["compare", *map(str, paths)]) == 0
     assert "4/4 episodes the same" in capsys.readouterr().out
     b["results"][2]["seconds"] = 60.0
     paths[1].write_text(json.dumps(b))
-    assert same_episodes.main([str(p) for p in paths]) == 1
+    assert report.main(["compare", *map(str, paths)]) == 1
     assert "3/4 episodes the same" in (out := capsys.readouterr().out) and "differ: [2]" in out

@@ -135,16 +135,7 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
                         overruns = 0
                 elif observing:
                     policy.observe(images, state.vector())
-            request = np.full(10, np.nan)
-            if held or not queue:
-                target = safety.last
-                clamped = False
-            else:
-                request = np.asarray(queue.pop(0), float)
-                result = safety(EETarget.from_vector(request), now=robot.time())
-                target, clamped = result.target, result.clamped
-                if result.invalid:
-                    run.stopped = "invalid action (NaN or inf)"
+            request, target, clamped = _next_command(queue, held, safety, robot.time(), run)
             robot.command(target)
             run.commands.append(target.vector())
             run.requests.append(request)
@@ -163,3 +154,15 @@ def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: Chun
         run.stopped = "interrupted"
         raise
     return run
+
+
+def _next_command(queue: list, held: bool, safety: SafetyFilter, now: float, run: EpisodeRun):
+    """(what the policy asked for, the safe target to send, clamped?): the next queued action
+    through the safety filter, or the last safe pose when holding or out of actions."""
+    if held or not queue:
+        return np.full(10, np.nan), safety.last, False
+    request = np.asarray(queue.pop(0), float)
+    result = safety(EETarget.from_vector(request), now=now)
+    if result.invalid:
+        run.stopped = "invalid action (NaN or inf)"
+    return request, result.target, result.clamped

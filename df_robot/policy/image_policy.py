@@ -4,6 +4,7 @@ rest (memory, surprise gate, denoising)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from df_robot.checkpoint import Checkpoint
@@ -54,6 +55,13 @@ class ImagePolicy:
         if s.surprise is None:
             return {}
         return {"views_masked": sum(k != s.k_obs for _, k in s.surprise_log), "views_gated": len(s.surprise_log)}
+
+    def gate_trace(self) -> dict:
+        """Per policy call after the first (the gate judges from the second on): each camera's
+        surprise and the level the view was fed at (k_obs: trusted; 1000: masked)."""
+        log = self.sampler.surprise_log
+        return {"surprise": np.array([s for s, _ in log], np.float32).reshape(len(log), -1),
+                "fed_level": np.array([k for _, k in log], np.int32)}
 
     def reset(self) -> None:
         self.sampler.reset()

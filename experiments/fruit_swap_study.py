@@ -4,8 +4,8 @@ One command generates demonstrations with the scripted expert, trains every meth
 same demonstrations with the same budget (and the same stage-1 autoencoders, trained once),
 evaluates each on the same seeded twin episodes, clean and under each disturbance, sweeps
 the observation noise level k_obs for diffusion forcing, evaluates diffusion forcing again
-with the surprise gate (views its memory did not expect are masked; thresholds calibrated on
-clean episodes with seeds apart from the evaluation's), and writes the results. The gated row
+with the surprise gate (views its memory did not expect are masked; the thresholds the
+training calibrated on held-out demonstrations), and writes the results. The gated row
 is diffusion forcing as it deploys under disturbances; without the gate it runs clean and
 under the sweep's condition only (`--ablation`: every condition), which keeps the full mode
 inside its 3-hour budget on a fast 2-core machine (2.97 h summed on 2026-11-24; machines
@@ -16,8 +16,8 @@ of this kind differ by 1.4x or more, BENCHMARKS.md). It writes:
     <out>/k_obs.png         diffusion forcing's success against k_obs, under disturbances
     <out>/table.md          the table (also put into BENCHMARKS.md with --benchmarks)
 
-    python bench/fruit_swap.py --quick                  # about 21 minutes: checks the pipeline
-    python bench/fruit_swap.py --benchmarks             # the full study (hours; resumable)
+    python experiments/fruit_swap_study.py --quick        # about 21 minutes: checks the pipeline
+    python experiments/fruit_swap_study.py --benchmarks   # the full study (hours; resumable)
 
 Every stage is skipped when its output exists, so an interrupted study continues where it
 stopped when run again with the same --out.
@@ -38,7 +38,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import sim  # noqa: E402,F401  (picks the MuJoCo GL backend before anything imports mujoco)
 
@@ -57,14 +56,12 @@ SWEEP_CONDITION = "distractor+occlusion"
 # sweep's condition (what it buys, and the sweep's own point) tell its story; --ablation adds
 # the other disturbances (3 cells, 10-17 min here, more than the 3-hour budget's margin).
 UNGATED_CONDITIONS = ("clean", SWEEP_CONDITION)
-GATE_SEED = 200000  # the gate's calibration episodes: never the evaluation's seeds
 MARK_BEGIN, MARK_END = "<!-- fruit_swap study: begin -->", "<!-- fruit_swap study: end -->"
 
 MODES = {
-    # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels,
-    # clean episodes that calibrate the surprise gate
-    "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200], gate_episodes=2),
-    "full": dict(demos=100, ae_steps=1500, steps=6000, episodes=200, k_obs=[0, 50, 200], gate_episodes=6),
+    # demos, autoencoder steps, stage-2 steps, eval episodes per condition, k_obs levels
+    "quick": dict(demos=10, ae_steps=200, steps=200, episodes=4, k_obs=[0, 200]),
+    "full": dict(demos=100, ae_steps=1500, steps=6000, episodes=200, k_obs=[0, 50, 200]),
 }
 
 
@@ -101,8 +98,8 @@ def add_wall(out: Path, stage: str, seconds: float, base: float | None = None) -
 
 def stage_costs(out: Path) -> dict:
     """Wall time per stage in minutes, summed over every run that built the study's outputs:
-    recording and trainings from walls.json, each evaluation cell and the gate's calibration
-    from their own files. Time lost to an interruption (a cell cut short) is not counted.
+    recording and trainings (the gate's calibration is the end of a training) from walls.json,
+    each evaluation cell from its own file. Time lost to an interruption (a cell cut short) is not counted.
     The ungated ablation's extra cells (--ablation) are counted apart: the design's budget
     does not hold them."""
     walls = read_walls(out)
@@ -111,9 +108,7 @@ def stage_costs(out: Path) -> dict:
     for f in sorted((out / "eval").glob("**/results.json")):
         is_extra = f.parent.parent.name == "df" and f.parent.name not in design
         (extra if is_extra else cells).append(json.loads(f.read_text()))
-    gates = [json.loads(f.read_text()) for f in sorted((out / "eval").glob("**/gate.json"))]
     costs = {"record": walls.get("record_s"), "trainings": walls.get("trainings_s"),
-             "gate_calibration": sum(g.get("wall_s", 0.0) for g in gates),
              "evaluation": sum(c.get("wall_s") or 0.0 for c in cells)}
     minutes = {k: (None if v is None else round(v / 60, 1)) for k, v in costs.items()}
     minutes["total"] = round(sum(v for v in minutes.values() if v is not None), 1)
@@ -167,7 +162,7 @@ def _train_in_child(method: str, run_dir: Path, store: Path, mode: dict, shared_
     """One training in its own process, its output in <run>/train.log."""
     run_dir.mkdir(parents=True, exist_ok=True)
     sys.stdout = sys.stderr = open(run_dir / "train.log", "a", buffering=1)
-    from df_robot.cli import run_guarded
+    from df_robot.errors import run_guarded
 
     def run(_) -> int:
         train_method(method, run_dir, store, mode, shared_stage1, extra)
@@ -226,25 +221,10 @@ def train_methods(methods: list[str], out: Path, store: Path, mode: dict, extra:
     return {m: json.loads((runs[m] / "train.json").read_text()) for m in methods}
 
 
-def calibrate_gate(checkpoint: str, out: Path, episodes: int) -> list[float]:
-    """The surprise gate's per-camera thresholds, from clean episodes on seeds apart from the
-    evaluation's (bench/surprise_probe.py); saved, so a resumed study reuses them."""
-    path = out / "gate.json"
-    if path.exists():
-        return json.loads(path.read_text())["thresholds"]
-    from surprise_probe import QUANTILE, collect, suggest_thresholds
-
-    t0 = time.perf_counter()
-    clean, cameras = collect(checkpoint, episodes, GATE_SEED, {})
-    thresholds = suggest_thresholds(clean)
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"thresholds": thresholds, "cameras": cameras, "quantile": QUANTILE,
-                                "episodes": episodes, "seed": GATE_SEED, "wall_s": time.perf_counter() - t0}, indent=1))
-    return thresholds
-
-
 def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path, seed: int, k_obs: int = -1,
-                       gate: list[float] | None = None, workers: int = 0) -> dict:
+                       gated: bool = False, workers: int = 0) -> dict:
+    """One cell: the checkpoint on these seeds under this condition, with the surprise gate the
+    training calibrated (gated) or with the gate off."""
     from sim.disturbances import DisturbanceConfig
     from sim.evaluate import EvalSettings, evaluate
 
@@ -254,7 +234,7 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
     else:
         settings = EvalSettings(checkpoint=checkpoint, episodes=episodes, seed=seed, videos=2, out=str(out),
                                 workers=workers, k_obs=k_obs, disturb=DisturbanceConfig(**CONDITIONS[condition]),
-                                surprise_threshold=list(gate or []))
+                                surprise_threshold=None if gated else [])
         t0 = time.perf_counter()
         summary = evaluate(settings)
         summary["wall_s"] = time.perf_counter() - t0
@@ -267,19 +247,22 @@ def evaluate_condition(checkpoint: str, condition: str, episodes: int, out: Path
 
 
 def gated_row(info: dict, out: Path, conditions: list[str], episodes: int, seed: int,
-              calibration_episodes: int = 0, existing_only: bool = False, workers: int = 0) -> dict:
-    """Diffusion forcing's run again, with the surprise gate: calibrated (or read back), then
-    each condition evaluated (or, existing_only, the evaluations already on disk read back)."""
+              existing_only: bool = False, workers: int = 0) -> dict:
+    """Diffusion forcing's run again, with the surprise gate its training calibrated: each
+    condition evaluated (or, existing_only, the evaluations already on disk read back)."""
+    from df_robot.checkpoint import Checkpoint
+
     folder = out / "eval" / "df_gated"
-    gate = calibrate_gate(info["checkpoint"], folder, calibration_episodes)
-    log(f"surprise gate thresholds {gate} (clean episodes from seed {GATE_SEED})")
+    gate = Checkpoint.load(info["checkpoint"]).gate
+    gate = [round(t, 3) for t in gate.thresholds] if gate else None
+    log(f"surprise gate thresholds {gate} (calibrated on held-out demonstrations)")
     row = {"training": info, "eval": {}, "gate": gate}
     for c in conditions:
         if existing_only and not (folder / c / "results.json").exists():
             continue
         if not existing_only:
             log(f"evaluating {METHODS['df_gated']}, {c}, {episodes} episodes")
-        r = evaluate_condition(info["checkpoint"], c, episodes, folder / c, seed, gate=gate, workers=workers)
+        r = evaluate_condition(info["checkpoint"], c, episodes, folder / c, seed, gated=True, workers=workers)
         row["eval"][c] = r
         log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
     return row
@@ -296,9 +279,9 @@ def conditions_for(method: str, conditions: list[str], gated: bool, ablation: bo
 
 
 def checkpoint_k_obs(checkpoint: str) -> int:
-    from df_robot.train import load_checkpoint
+    from df_robot.checkpoint import Checkpoint
 
-    return int(load_checkpoint(checkpoint)["config"]["policy"]["k_obs"])
+    return int(Checkpoint.load(checkpoint).policy_config["k_obs"])
 
 
 def sweep_k_obs(df_row: dict, levels: list[int], out: Path, episodes: int, seed: int,
@@ -337,8 +320,7 @@ def table(study: dict) -> str:
     c = study.get("costs_min")
     if c:
         parts = [f"{name} {c[key]:.0f} min" for key, name in
-                 (("record", "recording the demos"), ("trainings", "stage 1 and the trainings"),
-                  ("gate_calibration", "the gate's calibration"),
+                 (("record", "recording the demos"), ("trainings", "stage 1, the trainings and the gate"),
                   ("evaluation", f"evaluation ({c['cells']} cells"
                    + (f", {c['cells_one_worker']} of them with one worker beside a training" if c.get("cells_one_worker")
                       else "") + ")"))
@@ -363,7 +345,7 @@ def table(study: dict) -> str:
                      f"{study['stage1_s'] / 60:.0f} min), loss {t['final_loss']:.3f}"
                      + (f", commit {t['commit']}" if t.get("commit") else ""))
         if m == "df_gated":
-            name = f"{METHODS[m]} (the df run; `surprise_threshold={res['gate']}`)"
+            name = f"{METHODS[m]} (the df run, the gate its training calibrated: thresholds {res['gate']})"
             train_txt = "as diffusion forcing"
         else:
             name = f"{METHODS[m]} (`policy={m}`)"
@@ -432,13 +414,13 @@ def write_benchmarks(text: str) -> None:
     if MARK_BEGIN in doc and MARK_END in doc:
         doc = doc[: doc.index(MARK_BEGIN)] + block + doc[doc.index(MARK_END) + len(MARK_END):]
     else:
-        doc = doc.rstrip() + "\n\n## The fruit-swap study (`bench/fruit_swap.py`)\n\n" + block + "\n"
+        doc = doc.rstrip() + "\n\n## The fruit-swap study (`experiments/fruit_swap_study.py`)\n\n" + block + "\n"
     path.write_text(doc)
 
 
 # -- the study -------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small study (~21 min) that checks the whole pipeline")
     ap.add_argument("--out", help="study folder (default: bench/results/fruit_swap_<mode>)")
@@ -463,6 +445,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: the table and plots from what the study folder already holds")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for every training, e.g. policy.hidden=384")
+    return ap
+
+
+def evaluate_methods(study: dict, methods: list[str], conditions: list[str], out: Path, mode: dict, args,
+                     trained: dict) -> None:
+    """Each method's cells (run, or with --report-only read back), and the gated row."""
+    for m in methods:
+        if args.report_only:
+            done = out / "runs" / m / "train.json"
+            if not done.exists():
+                continue
+            info = json.loads(done.read_text())
+            study["stage1_s"] = max(study.get("stage1_s", 0.0), info["stage1_s"])
+            study["methods"][m] = {"training": info, "eval": {}}
+            for c in conditions:
+                f = out / "eval" / m / c / "results.json"
+                if f.exists():
+                    study["methods"][m]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent, args.eval_seed)
+            if m == "df" and (out / "eval" / "df_gated").exists():
+                study["methods"]["df_gated"] = gated_row(info, out, conditions, 0, args.eval_seed, existing_only=True)
+            continue
+        info = trained[m]
+        study["stage1_s"] = max(study.get("stage1_s", 0.0), info["stage1_s"])  # the one that built it
+        study["methods"][m] = {"training": info, "eval": {}}
+        for c in conditions_for(m, conditions, not args.no_gate, args.ablation):
+            log(f"evaluating {METHODS[m]}, {c}, {mode['episodes']} episodes")
+            r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed,
+                                   workers=args.eval_workers)
+            study["methods"][m]["eval"][c] = r
+            log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
+        if m == "df" and not args.no_gate:
+            study["methods"]["df_gated"] = gated_row(info, out, conditions, mode["episodes"], args.eval_seed,
+                                                     workers=args.eval_workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
 
     mode_name = "quick" if args.quick else "full"
@@ -483,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     store = Path(args.store) if args.store else out / "demos.zarr"
     t_start = time.perf_counter()
 
-    study = {"mode": mode_name, "command": "python " + " ".join([f"bench/{Path(__file__).name}", *(argv or sys.argv[1:])]),
+    study = {"mode": mode_name, "command": "python " + " ".join([f"experiments/{Path(__file__).name}",
+                                                                 *(argv or sys.argv[1:])]),
              "provenance": provenance(), "demos": mode["demos"], "episodes": mode["episodes"],
              "eval_seed": args.eval_seed, "conditions": conditions, "overrides": args.overrides, "methods": {}}
     study["data"] = ({"store": str(store), "demos": mode["demos"]} if args.report_only
@@ -493,33 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         trained = train_methods(methods, out, store, mode, args.overrides, args.parallel)
         study["train_wall_s"] = time.perf_counter() - t_train
         study["parallel"] = args.parallel
-    for m in methods:
-        if args.report_only:
-            done = out / "runs" / m / "train.json"
-            if not done.exists():
-                continue
-            info = json.loads(done.read_text())
-            study["stage1_s"] = max(study.get("stage1_s", 0.0), info["stage1_s"])
-            study["methods"][m] = {"training": info, "eval": {}}
-            for c in conditions:
-                f = out / "eval" / m / c / "results.json"
-                if f.exists():
-                    study["methods"][m]["eval"][c] = evaluate_condition(info["checkpoint"], c, 0, f.parent, args.eval_seed)
-            if m == "df" and (out / "eval" / "df_gated" / "gate.json").exists():
-                study["methods"]["df_gated"] = gated_row(info, out, conditions, 0, args.eval_seed, existing_only=True)
-            continue
-        info = trained[m]
-        study["stage1_s"] = max(study.get("stage1_s", 0.0), info["stage1_s"])  # the one that built it
-        study["methods"][m] = {"training": info, "eval": {}}
-        for c in conditions_for(m, conditions, not args.no_gate, args.ablation):
-            log(f"evaluating {METHODS[m]}, {c}, {mode['episodes']} episodes")
-            r = evaluate_condition(info["checkpoint"], c, mode["episodes"], out / "eval" / m / c, args.eval_seed,
-                                   workers=args.eval_workers)
-            study["methods"][m]["eval"][c] = r
-            log(f"  {r['successes']}/{r['episodes']} = {r['success_rate']:.0%}")
-        if m == "df" and not args.no_gate:
-            study["methods"]["df_gated"] = gated_row(info, out, conditions, mode["episodes"], args.eval_seed,
-                                                     calibration_episodes=mode["gate_episodes"], workers=args.eval_workers)
+    evaluate_methods(study, methods, conditions, out, mode, args, trained if not args.report_only else {})
     if "df" in study["methods"] and mode["k_obs"]:
         study["sweep"] = sweep_k_obs(study["methods"]["df"], mode["k_obs"], out, mode["episodes"], args.eval_seed,
                                      args.report_only, workers=args.eval_workers)

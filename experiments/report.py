@@ -1,0 +1,72 @@
+"""Reading evaluations after the fact: `df-robot eval`'s results.json files, one line or block each.
+
+    python experiments/report.py outcomes RUN/eval/*/results.json   # failures by kind, first moves, views masked
+    python experiments/report.py layouts RUN/eval/*/results.json    # failures per initial layout
+    python experiments/report.py compare A/results.json B/results.json   # the same episodes? (exit 1 if not)
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+
+SAME_KEYS = ("seed", "success", "seconds", "moves", "outcome", "apple_slot", "orange_slot")
+
+
+def load(path: str) -> dict:
+    return json.loads(open(path).read())
+
+
+def outcomes(path: str) -> str:
+    d = load(path)
+    results = d["results"]
+    first = collections.Counter(r["moves"][0].split()[0] if r.get("moves") else "none" for r in results)
+    kinds = collections.Counter(r["outcome"].split(" (")[0] for r in results if not r["success"])
+    masked = sum(r.get("views_masked", 0) for r in results)
+    judged = sum(r.get("views_gated", 0) for r in results)
+    gate = f", views masked {masked}/{judged} = {masked / judged:.0%}" if judged else ""
+    return (f"{path}: {d['successes']}/{d['episodes']} (95% CI {d['ci95'][0]:.0%}-{d['ci95'][1]:.0%}); first move "
+            f"apple {first['apple']} / orange {first['orange']} / none {first['none']}{gate}; failures: "
+            + ", ".join(f"{n} {k}" for k, n in kinds.most_common()))
+
+
+def layouts(path: str) -> str:
+    results = load(path)["results"]
+    seen, failed, wrong_first = collections.Counter(), collections.Counter(), collections.Counter()
+    for r in results:
+        seen[r["layout"]] += 1
+        failed[r["layout"]] += not r["success"]
+        wrong_first[r["layout"]] += r.get("outcome", "").startswith("wrong move 1")
+    lines = [f"{path}: {sum(failed.values())} failures of {len(results)}"]
+    for layout in sorted(seen):
+        lines.append(f"  {layout:18s} {failed[layout]:3d} failed of {seen[layout]:3d}"
+                     f" ({failed[layout] / seen[layout]:4.0%}), {wrong_first[layout]} wrong first move")
+    return "\n".join(lines)
+
+
+def compare(a: dict, b: dict) -> tuple[int, list[int]]:
+    """(episodes compared, the episode numbers that differ in any of SAME_KEYS)."""
+    pairs = list(zip(a["results"], b["results"]))
+    return len(pairs), [x["episode"] for x, y in pairs if any(x.get(k) != y.get(k) for k in SAME_KEYS)]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("outcomes", "layouts", "compare"):
+        sys.exit(__doc__)
+    what, paths = argv[0], argv[1:]
+    if what != "compare":
+        print("\n".join((outcomes if what == "outcomes" else layouts)(p) for p in paths))
+        return 0
+    if len(paths) != 2:
+        sys.exit(__doc__)
+    a, b = (load(p) for p in paths)
+    n, differ = compare(a, b)
+    walls = [f"{d['wall_s'] / 60:.2f} min" if d.get("wall_s") else "wall time not kept" for d in (a, b)]
+    print(f"{n - len(differ)}/{n} episodes the same ({', '.join(SAME_KEYS)}); successes {a['successes']} and "
+          f"{b['successes']}; wall {walls[0]} and {walls[1]}" + (f"; differ: {differ[:20]}" if differ else ""))
+    return 0 if not differ and len(a["results"]) == len(b["results"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
