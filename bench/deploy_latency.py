@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from df_robot.policy.sampler import ImagePolicy
-from df_robot.train import load_checkpoint
+from df_robot.checkpoint import Checkpoint
+from df_robot.policy.image_policy import ImagePolicy
+from df_robot.policy.options import DeployOptions
 
 
 def one_run(policy: ImagePolicy, calls: int, size: tuple, seed: int) -> np.ndarray:
@@ -45,18 +46,19 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=1100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-gate", action="store_true", help="time the policy without the surprise gate (one pass less)")
     ap.add_argument("--json", type=Path, default=Path("bench/results/deploy_latency.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ckpt = load_checkpoint(args.checkpoint)
-    policy = ImagePolicy(ckpt)
-    size = tuple(ckpt["stage1"].get("camera_hw", (96, 96)))
+    ckpt = Checkpoint.load(args.checkpoint)
+    policy = ImagePolicy(ckpt, DeployOptions(surprise=[] if args.no_gate else None))
+    size = tuple(ckpt.stage1.camera_hw)
     runs = [one_run(policy, args.calls, size, r) for r in range(args.runs)]
     all_ms = np.concatenate([r[5:] for r in runs])  # the first calls warm up
     early = statistics.median(float(np.median(r[5:16])) for r in runs)
     late = statistics.median(float(np.median(r[995:1006])) for r in runs)
     out = {"bench": "deploy_latency", "date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-           "threads": args.threads, "checkpoint": args.checkpoint, "policy": ckpt["policy"],
+           "threads": args.threads, "checkpoint": args.checkpoint, "policy": ckpt.policy,
            "steps": policy.sampler.steps, "k_obs": policy.sampler.k_obs, "calls_per_run": args.calls, "runs": args.runs,
            "median_ms": float(np.median(all_ms)), "p99_ms": float(np.percentile(all_ms, 99)),
            "median_ms_around_call_10": early, "median_ms_around_call_1000": late, "ratio_1000_vs_10": late / early}

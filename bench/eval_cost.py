@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from df_robot.control.loop import WatchdogLimits, run_policy_episode  # noqa: E402
 from df_robot.control.safety import SafetyFilter, SafetyLimits  # noqa: E402
-from df_robot.policy.sampler import load_policy  # noqa: E402
-from df_robot.train import load_checkpoint  # noqa: E402
+from df_robot.checkpoint import Checkpoint  # noqa: E402
+from df_robot.policy.registry import load_policy  # noqa: E402
 from sim.fruit_swap import FruitSwapTask  # noqa: E402
 from sim.scene import SceneConfig  # noqa: E402
 from sim.twin import Twin  # noqa: E402
@@ -46,9 +46,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=100000)
     args = p.parse_args()
     torch.set_num_threads(1)
-    ckpt = load_checkpoint(args.checkpoint)
-    h, w = ckpt["stage1"].get("camera_hw", (96, 96))
-    twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt["stage1"]["cameras"]))
+    ckpt = Checkpoint.load(args.checkpoint)
+    h, w = ckpt.stage1.camera_hw
+    twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(ckpt.stage1.cameras))
     task, policy = FruitSwapTask(twin), load_policy(ckpt)
     settings = {"every_period": (True, False), "every_period_culled": (True, True),  # recording renders every period
                 "consumed_only": (False, False), "consumed_culled": (False, True)}
@@ -60,7 +60,7 @@ def main() -> int:
             task.reset(args.seed + i)
             t = time.process_time()
             run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), 0.1), 0.1,
-                               args.seconds, policy.chunk, policy.sampler.steps, WatchdogLimits(),
+                               args.seconds, policy.chunk, policy.steps, WatchdogLimits(),
                                on_tick=lambda: task.observe_step() or task.success(), read_every_period=every,
                                realtime=False)
             cost[name].append(time.process_time() - t)
@@ -70,7 +70,7 @@ def main() -> int:
         "date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=Path(__file__).parent).stdout.strip(),
-        "checkpoint": args.checkpoint, "policy": ckpt["policy"], "chunk": policy.chunk, "episodes": args.episodes,
+        "checkpoint": args.checkpoint, "policy": ckpt.policy, "chunk": policy.chunk, "episodes": args.episodes,
         "seeds": [args.seed, args.seed + args.episodes - 1], "robot_seconds": args.seconds,
         "cpu_s_per_episode": {n: round(m, 2) for n, m in median.items()},
         "per_robot_second_ms": {n: round(1000 * m / args.seconds, 1) for n, m in median.items()},

@@ -73,9 +73,9 @@ class ImagePolicy:
 
     @torch.no_grad()
     def encode(self, images: dict) -> dict:
-        """Per camera, a batch of (N, H, W, 3) uint8 frames -> (N, latent_dim) latents."""
-        return {c: self.autoencoders[c].encode(to_model_input(torch.as_tensor(images[c]), self.image_size))
-                for c in self.cameras}
+        """Per camera given, a batch of (N, H, W, 3) uint8 frames -> (N, latent_dim) latents."""
+        return {c: self.autoencoders[c].encode(to_model_input(torch.as_tensor(frames), self.image_size))
+                for c, frames in images.items()}
 
     @torch.no_grad()
     def observation(self, images: dict, state) -> torch.Tensor:
