@@ -60,7 +60,7 @@ def main() -> int:
             task.reset(args.seed + i)
             t = time.process_time()
             run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), 0.1), 0.1,
-                               args.seconds, policy.chunk, policy.steps, WatchdogLimits(),
+                               args.seconds, policy.steps, WatchdogLimits(),
                                on_tick=lambda: task.observe_step() or task.success(), read_every_period=every,
                                realtime=False)
             cost[name].append(time.process_time() - t)

@@ -26,7 +26,7 @@ def deploy_franka(args) -> int:
     for line in run.header(limits):
         console.print(line)
     cameras = open_cameras(args.cameras, list(policy.cameras))
-    period = 1.0 / args.rate
+    period = 1.0 / (args.rate or float(run.ckpt.config["task"].get("fps", 10.0)))
     robot = None
     log_dir = Path(args.log) if args.log else None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop = Ctrl-C: hold, then close
@@ -39,7 +39,8 @@ def deploy_franka(args) -> int:
         for i in range(args.episodes):
             robot.reset()
             episode = run_policy_episode(robot, _Resized(cameras, h, w), policy, SafetyFilter(limits, period), period,
-                                         args.max_seconds or 60.0, policy.chunk, policy.steps, WatchdogLimits())
+                                         args.max_seconds or run.ckpt.config["task"].get("time_limit_s", 60.0), policy.steps,
+                                         WatchdogLimits())
             _save_log(log_dir, i, episode, policy)
             gate = policy.gate_report()
             console.print(f"episode {i + 1}: stopped ({episode.stopped}); {len(episode.log)} steps; "

@@ -121,7 +121,7 @@ def _deploy_parser(sub) -> None:
     deploy.add_argument("--robot", default="sim", help=f"installed: {', '.join(robots)}")
     deploy.add_argument("--checkpoint", help="checkpoint file (default: the task's newest under runs/)")
     deploy.add_argument("--task", default="fruit_swap")
-    deploy.add_argument("--rate", type=float, default=10.0, help="control rate, Hz")
+    deploy.add_argument("--rate", type=float, default=None, help="control rate, Hz (default: the task's, task.fps)")
     deploy.add_argument("--obs-noise", type=int, default=None,
                         help="noise level k_obs at which observations are fed (default: the checkpoint's)")
     deploy.add_argument("--steps", type=int, default=None, help="denoising steps (default: the checkpoint's)")

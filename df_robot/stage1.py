@@ -47,6 +47,9 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple:
     store = EpisodeStore(cfg.data.path)
     if store.attrs.get("task") not in (cfg.task.name, None, "unknown", ""):
         raise UserError(f"{store.path}: a store of task '{store.attrs.get('task')}', training task '{cfg.task.name}'")
+    if abs(store.fps - float(cfg.task.fps)) > 1e-6:
+        raise UserError(f"{store.path}: recorded at {store.fps:g} Hz, task.fps={cfg.task.fps:g}: deploy would run the "
+                        f"policy at task.fps; set task.fps={store.fps:g} (or record at {cfg.task.fps:g} Hz)")
     missing = [c for c in cfg.task.cameras if c not in store.cameras]
     if missing:
         raise UserError(f"{store.path}: task.cameras asks for {missing}, the store has {sorted(store.cameras)}")

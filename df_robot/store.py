@@ -253,11 +253,6 @@ def _check_arrays(path: Path, root: zarr.Group, attrs: Mapping, ends: np.ndarray
     return arrays
 
 
-def validate(path: str | Path) -> EpisodeStore:
-    """Open and check a store; raises StoreError with a one-line message on any problem."""
-    return EpisodeStore(path)
-
-
 # --------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ class EvalSettings:
     exact_state: bool = False
     surprise_threshold: list | None = None  # None: the checkpoint's calibrated gate; []: off; else per camera
     surprise_k_obs: int = 1000
-    rate: float = 10.0
-    max_seconds: float = 0.0
+    rate: float = 0.0          # control Hz (0: the checkpoint's task.fps)
+    max_seconds: float = 0.0   # per episode (0: the checkpoint's task.time_limit_s)
     videos: int = 2
     out: str = ""
     shift: str = ""            # a named rig shift (sim.variation.SHIFTS); "": the nominal rig
@@ -73,13 +73,16 @@ class EvalRunner:
         self.settings = settings
         self.variation = shift_named(settings.shift)
         self.ckpt = Checkpoint.load(settings.checkpoint)
+        task_cfg = self.ckpt.config.get("task", {})
+        self.rate = settings.rate or float(task_cfg.get("fps", 10.0))
         h, w = self.ckpt.stage1.camera_hw
         self.twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(self.ckpt.stage1.cameras),
-                         command_period=1.0 / settings.rate)
+                         command_period=1.0 / self.rate)
         self.task = FruitSwapTask(self.twin)
         self.policy = load_policy(self.ckpt, settings.options())
         self.disturb = Disturbances(self.twin, settings.disturb)
         self.overview = SimCamera(self.twin.model, self.twin.data, "overview", 192, 192)
+        self.time_limit = settings.max_seconds or float(task_cfg.get("time_limit_s", self.task.time_limit))
 
     def run(self, i: int, record: bool | None = None) -> dict:
         """Episode i of the evaluation; with `record`, its frames for a video."""
@@ -98,12 +101,12 @@ class EvalRunner:
                 frames.append({**{n: c.read()[0] for n, c in twin.cameras.items()}, "overview": self.overview.read()[0]})
             return task.success()
 
-        period = 1.0 / s.rate
+        period = 1.0 / self.rate
         run = run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), period), period,
-                                 s.max_seconds or task.time_limit, policy.chunk, policy.steps,
+                                 self.time_limit, policy.steps,
                                  WatchdogLimits(), on_tick=on_tick, read_every_period=False, realtime=False)
         ms = run.infer_ms
-        return {"episode": i, "seed": seed, "layout": layout.name(), "success": bool(task.success()),
+        return {"episode": i, "seed": seed, "layout": layout.name(), "success": bool(task.success()), "rate": self.rate,
                 "stopped": run.stopped, "seconds": len(run.log) * period, **task.report(),
                 "infer_ms_median": float(np.median(ms)) if len(ms) else None,
                 "clamped_steps": int(sum(x.clamped for x in run.log)), **policy.gate_report(),
@@ -140,7 +143,7 @@ def evaluate(settings: EvalSettings, console=None) -> dict:
         for r in it:
             frames = r.pop("frames")
             if frames:
-                r["video"] = str(_write_video(out / f"episode_{r['episode']:03d}.mp4", frames, settings.rate))
+                r["video"] = str(_write_video(out / f"episode_{r['episode']:03d}.mp4", frames, r["rate"]))
             results.append(r)
             progress.update(bar, advance=1, note=f"success {sum(x['success'] for x in results)}/{len(results)}")
         if pool is not None:

@@ -24,7 +24,6 @@ import numpy as np
 
 from df_robot.errors import UserError
 
-EVENTS = ("gripper", "episode", "discard", "success", "failure", "home", "quit")
 
 
 @dataclass

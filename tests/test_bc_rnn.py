@@ -42,8 +42,8 @@ def test_bc_rnn_trains_and_deploys_on_the_twin(tmp_path):
         calls = []
         act = policy.act
         policy.act = lambda *a, **k: calls.append(1) or act(*a, **k)
-        run = run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), 0.1), 0.1, 3.0,
-                                 policy.chunk, 1, WatchdogLimits(max_overruns=10 ** 9))
+        run = run_policy_episode(twin.robot, twin.cameras, policy, SafetyFilter(SafetyLimits(), 0.1), 0.1, 3.0, 1,
+                                 WatchdogLimits(max_overruns=10 ** 9))
         asked = np.array(run.requests)
         asked = asked[~np.isnan(asked[:, 0])]
         # one action per call (chunk 1); a late call's action is used the period after, so the last may be unused

@@ -121,7 +121,7 @@ class RandomPolicy:
 def run(twin, policy, seconds=3.0, cameras=None, **kw):
     FruitSwapTask(twin).reset(0)
     return run_policy_episode(twin.robot, cameras or twin.cameras, policy, SafetyFilter(LIMITS, PERIOD), PERIOD,
-                              seconds, 8, 3, **kw)
+                              seconds, 3, **kw)
 
 
 def test_adversarial_actions_never_leave_the_limits_on_the_twin(twin):
@@ -162,7 +162,7 @@ class FarTargetPolicy(RandomPolicy):
 def test_a_command_sent_early_moves_only_as_far_as_its_interval_allows(twin):
     FruitSwapTask(twin).reset(0)
     robot = CatchingUpClock(twin.robot)
-    result = run_policy_episode(robot, twin.cameras, FarTargetPolicy(), SafetyFilter(LIMITS, PERIOD), PERIOD, 2.0, 8, 3)
+    result = run_policy_episode(robot, twin.cameras, FarTargetPolicy(), SafetyFilter(LIMITS, PERIOD), PERIOD, 2.0, 3)
     pos = np.array(result.commands)[:, :3]
     t = np.array([s.t for s in result.log])
     speed = np.linalg.norm(np.diff(pos, axis=0), axis=1) / np.diff(t)

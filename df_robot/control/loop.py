@@ -83,7 +83,7 @@ class EpisodeRun:
 
 
 def run_policy_episode(robot: Robot, cameras: Mapping[str, Camera], policy: ChunkPolicy, safety: SafetyFilter,
-                       period: float, max_seconds: float, chunk: int, steps: int,
+                       period: float, max_seconds: float, steps: int,
                        watchdog: WatchdogLimits | None = None, on_tick: Callable[[], bool] | None = None,
                        clock: Callable[[], float] = time.perf_counter, read_every_period: bool = True,
                        realtime: bool = True) -> EpisodeRun:
