@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from sim.fruit_swap import SLOT_XY
+from sim.slot_task import SLOT_XY
 from sim.scene import DISTRACTOR_PARK as PARK, TABLE_TOP
 
 

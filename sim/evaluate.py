@@ -63,9 +63,8 @@ class EvalRunner:
         from df_robot.checkpoint import Checkpoint
         from df_robot.policy.registry import load_policy
         from sim.disturbances import Disturbances
-        from sim.fruit_swap import FruitSwapTask
-        from sim.scene import SceneConfig
-        from sim.twin import SimCamera, Twin
+        from sim.tasks import twin_and_task
+        from sim.twin import SimCamera
         from sim.variation import shift_named
 
         if threads:
@@ -76,9 +75,7 @@ class EvalRunner:
         task_cfg = self.ckpt.config.get("task", {})
         self.rate = settings.rate or float(task_cfg.get("fps", 10.0))
         h, w = self.ckpt.stage1.camera_hw
-        self.twin = Twin(SceneConfig(image_height=h, image_width=w), cameras=tuple(self.ckpt.stage1.cameras),
-                         command_period=1.0 / self.rate)
-        self.task = FruitSwapTask(self.twin)
+        self.twin, self.task = twin_and_task(self.ckpt.task, h, w, self.ckpt.stage1.cameras, 1.0 / self.rate)
         self.policy = load_policy(self.ckpt, settings.options())
         self.disturb = Disturbances(self.twin, settings.disturb)
         self.overview = SimCamera(self.twin.model, self.twin.data, "overview", 192, 192)

@@ -1,7 +1,8 @@
-"""A scripted expert for fruit swap: plans the three moves from the true state and drives the
-real gripper through pick, carry and place, with human-like variation (speeds, heights,
-pauses). Between moves it returns home and rests, as a person resetting their hands would;
-that is also what makes the mid-task scene identical to another episode's start.
+"""A scripted expert for the twin's tasks: takes the task's plan (its moves, in order), reads
+where each fruit really is, and drives the real gripper through pick, carry and place, with
+human-like variation (speeds, heights, pauses). Between moves it returns home and rests, as
+a person resetting their hands would; that is also what makes a mid-task scene identical to
+another episode's start (fruit swap) or to another moment of the same episode (return_apple).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from df_robot.protocols import EETarget, RobotState
 from df_robot.rotations import rot_z
-from sim.fruit_swap import FruitSwapTask, rest_height
+from sim.slot_task import SlotTask, rest_height
 from sim.scene import TABLE_TOP
 
 DOWN = np.diag([1.0, -1.0, -1.0])  # the TCP pointing at the table, fingers opening along y
@@ -21,7 +22,7 @@ DOWN = np.diag([1.0, -1.0, -1.0])  # the TCP pointing at the table, fingers open
 class ScriptedExpert:
     """A teleop Device: one absolute target per control period; None when done."""
 
-    def __init__(self, task: FruitSwapTask, seed: int, period: float = 0.1):
+    def __init__(self, task: SlotTask, seed: int, period: float = 0.1):
         self.task = task
         self.rng = np.random.default_rng(seed + 7919)
         self.period = period

@@ -55,8 +55,11 @@ class SimPlugin:
         from sim.evaluate import EvalSettings, evaluate, sweep_k_obs
         from sim.variation import shift_named
 
+        from sim.tasks import task_class
+
         console = Console(emoji=False)
-        shift_named(cfg.shift)  # an unknown shift fails here, in one line, before any worker starts
+        shift_named(cfg.shift)  # an unknown shift or task fails here, in one line, before any worker starts
+        task_class(cfg.task.name)
         surprise = None if cfg.surprise_threshold is None else list(cfg.surprise_threshold)
         settings = EvalSettings(checkpoint=checkpoint, episodes=cfg.episodes, seed=cfg.seed, workers=cfg.workers,
                                 steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples,

@@ -50,6 +50,7 @@ class SceneConfig:
     front_fovy: float = 36.0
     wrist_fovy: float = 75.0
     timestep: float = 0.002
+    extra_marks: tuple = ()   # (name, x, y): a task's own marks beside the slot row (sim/tasks.py)
 
 
 def robot_assets_dir() -> Path:
@@ -124,11 +125,13 @@ def _add_table_and_cameras(spec: mujoco.MjSpec, cfg: SceneConfig) -> None:
                rgba=[0.3, 0.32, 0.35, 1], contype=0, conaffinity=0)
     w.add_geom(name="backdrop", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.02, 1.2, 0.8], pos=[-0.45, 0, 0.2],
                rgba=[0.55, 0.6, 0.66, 1], contype=0, conaffinity=0)
-    for name, y in zip(SLOT_NAMES, SLOT_Y):  # slot markers: flat squares, seen but not felt
+    marks = [(n, SLOT_X, y, (0.45, 0.45, 0.5)) for n, y in zip(SLOT_NAMES, SLOT_Y)]
+    marks += [(n, x, y, (0.3, 0.42, 0.62)) for n, x, y in cfg.extra_marks]  # a task's own: blue-grey
+    for name, x, y, inner in marks:  # flat squares, seen but not felt
         w.add_geom(name=f"slot_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.05, 0.05, 0.0005],
-                   pos=[SLOT_X, y, TABLE_TOP + 0.0005], rgba=[0.93, 0.93, 0.88, 1], contype=0, conaffinity=0)
+                   pos=[x, y, TABLE_TOP + 0.0005], rgba=[0.93, 0.93, 0.88, 1], contype=0, conaffinity=0)
         w.add_geom(name=f"slot_{name}_inner", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.04, 0.04, 0.0006],
-                   pos=[SLOT_X, y, TABLE_TOP + 0.0006], rgba=[0.45, 0.45, 0.5, 1], contype=0, conaffinity=0)
+                   pos=[x, y, TABLE_TOP + 0.0006], rgba=[*inner, 1], contype=0, conaffinity=0)
     w.add_light(name="sun", pos=[0.3, 0.3, 2.0], dir=[-0.1, -0.1, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
                 castshadow=int(cfg.shadows), diffuse=[0.7, 0.7, 0.7], ambient=[0.35, 0.35, 0.35])
     w.add_camera(name="front", pos=list(cfg.front_camera_pos), fovy=cfg.front_fovy,

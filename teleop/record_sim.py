@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from df_robot.protocols import ACTION_DIM, STATE_DIM
 from df_robot.store import EpisodeWriter
-from sim.scene import SLOT_NAMES
 from sim.variation import NOMINAL, RANDOMIZED
 from teleop.loop import EpisodeBuffer, run_episode
 
@@ -31,24 +30,23 @@ class RecordConfig:
     keep_failed: bool = False
     image_codec: str = "blosc"
     randomize: bool = True      # each episode's rig drawn from sim.variation.RANDOMIZED (False: the nominal rig)
+    task: str = "fruit_swap"    # one of sim.tasks.TASKS
 
 
 _worker = {}
 _worker_args: tuple = ()
 
 
-def _set_worker_args(image_size: int, fps: float, randomize: bool) -> None:
+def _set_worker_args(image_size: int, fps: float, randomize: bool, task: str) -> None:
     global _worker_args
-    _worker_args = (image_size, fps, randomize)
+    _worker_args = (image_size, fps, randomize, task)
 
 
-def _init_worker(image_size: int, fps: float, randomize: bool) -> None:
-    from sim.fruit_swap import FruitSwapTask
-    from sim.scene import SceneConfig
-    from sim.twin import Twin
+def _init_worker(image_size: int, fps: float, randomize: bool, task: str) -> None:
+    from sim.tasks import twin_and_task
 
-    twin = Twin(SceneConfig(image_height=image_size, image_width=image_size), command_period=1.0 / fps)
-    _worker.update(twin=twin, task=FruitSwapTask(twin), period=1.0 / fps, args=(image_size, fps, randomize),
+    twin, task_obj = twin_and_task(task, image_size, image_size, command_period=1.0 / fps)
+    _worker.update(twin=twin, task=task_obj, period=1.0 / fps, args=(image_size, fps, randomize, task),
                    variation=RANDOMIZED if randomize else NOMINAL)
 
 
@@ -59,23 +57,24 @@ def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
     if _worker.get("args") != _worker_args:
         _init_worker(*_worker_args)
     twin, task, period = _worker["twin"], _worker["task"], _worker["period"]
-    layout = task.reset(seed, variation=_worker["variation"])
+    task.reset(seed, variation=_worker["variation"])
     buffer = EpisodeBuffer()
     stats = run_episode(twin.robot, twin.cameras, ScriptedExpert(task, seed, period), buffer, period,
                         task.time_limit, on_tick=task.observe_step)
-    meta = {"seed": seed, "success": task.success(), "apple_slot": layout.apple, "orange_slot": layout.orange,
-            "layout": layout.name(), "duration_s": stats.ticks * period, "ended_by": stats.ended_by,
-            "rig": task.rig.to_json()}
+    meta = {"seed": seed, "success": task.success(), **task.episode_meta(), "duration_s": stats.ticks * period,
+            "ended_by": stats.ended_by}
     return seed, buffer, meta
 
 
 def record(cfg: RecordConfig, console=None) -> dict:
     """Record until `cfg.episodes` successful episodes are committed (at most 2x attempts)."""
     workers = cfg.workers or os.cpu_count() or 1
+    from sim.tasks import task_class
+
     writer = EpisodeWriter(cfg.out, fps=cfg.fps, cameras={"front": (cfg.image_size,) * 2, "wrist": (cfg.image_size,) * 2},
-                           state_dim=STATE_DIM, action_dim=ACTION_DIM, robot="sim-fr3", task="fruit_swap",
+                           state_dim=STATE_DIM, action_dim=ACTION_DIM, robot="sim-fr3", task=cfg.task,
                            image_codec=cfg.image_codec,
-                           extra_attrs={"slots": list(SLOT_NAMES),
+                           extra_attrs={"slots": list(task_class(cfg.task).place_names()),
                                         "rig_variation": asdict(RANDOMIZED if cfg.randomize else NOMINAL)})
     start_episodes = writer.n_episodes
     attempts, committed, failed = 0, 0, 0
@@ -89,10 +88,10 @@ def record(cfg: RecordConfig, console=None) -> dict:
             bar = progress.add_task("rec", total=cfg.episodes, note="")
             # the twin is built lazily in each worker, so a failure there reaches us as an exception
             if workers == 1:
-                _set_worker_args(cfg.image_size, cfg.fps, cfg.randomize)
+                _set_worker_args(cfg.image_size, cfg.fps, cfg.randomize, cfg.task)
                 results = map(record_one, seeds)
             else:
-                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.randomize))
+                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.randomize, cfg.task))
                 results = pool.imap(record_one, seeds)
             for seed, buffer, meta in results:
                 attempts += 1

@@ -73,25 +73,20 @@ def _build(args, period):
         robot = FrankaRobot(args.host, backend=args.backend, command_period=period)
         robot.reset()
         return robot, cameras, {}, f"franka-{args.backend}", [robot, *cameras.values()]
-    from sim.fruit_swap import FruitSwapTask
-    from sim.scene import SceneConfig
-    from sim.twin import Twin
+    from sim.tasks import twin_and_task
     from sim.variation import NOMINAL, RANDOMIZED
 
     unknown = [n for n in names if n not in ("front", "wrist", "overview")]
     if unknown:
         raise UserError(f"--camera-names: the twin has no camera {unknown}; it has front, wrist, overview")
-    twin = Twin(SceneConfig(image_height=args.image_size, image_width=args.image_size), cameras=tuple(names),
-                command_period=period)
-    task = FruitSwapTask(twin)
+    twin, task = twin_and_task(args.task, args.image_size, args.image_size, cameras=names, command_period=period)
     counter = {"i": 0}
 
     def start() -> dict:
         seed = args.seed + counter["i"]
         counter["i"] += 1
-        layout = task.reset(seed, variation=RANDOMIZED if args.randomize else NOMINAL)
-        return {"seed": seed, "layout": layout.name(), "apple_slot": layout.apple, "orange_slot": layout.orange,
-                "rig": task.rig.to_json()}
+        task.reset(seed, variation=RANDOMIZED if args.randomize else NOMINAL)
+        return {"seed": seed, **task.episode_meta()}
 
     def end() -> dict:
         return {"success": task.success()}

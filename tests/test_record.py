@@ -32,7 +32,8 @@ def test_record_scripted_demos_into_a_valid_store(tmp_path, capsys):
 
 def test_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["record", "--task", "laundry", "--out", str(tmp_path / "x.zarr")]) == 1
-    assert "--task 'laundry': unknown task" in capsys.readouterr().err
+    assert "task 'laundry': the twin has no such task; it has fruit_swap, return_apple, place_apple" in \
+        capsys.readouterr().err
     out = tmp_path / "other.zarr"
     assert main(["record", "--episodes", "1", "--workers", "1", "--image-size", "32", "--out", str(out)]) == 0
     assert main(["record", "--episodes", "1", "--workers", "1", "--image-size", "48", "--out", str(out)]) == 1
@@ -50,3 +51,13 @@ def test_a_missing_spacemouse_or_robot_is_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "f.zarr")]) == 1
     err = capsys.readouterr().err
     assert "nowhere.zarr" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_record_another_task_with_its_marks(tmp_path):
+    out = tmp_path / "place.zarr"
+    assert main(["record", "--task", "place_apple", "--episodes", "1", "--workers", "1", "--image-size", "48",
+                 "--no-randomize", "--out", str(out)]) == 0
+    s = EpisodeStore(out)
+    assert s.attrs["task"] == "place_apple" and s.attrs["slots"] == ["A", "B", "C", "H"]
+    assert s.meta("success").tolist() == [True] and s.episode_lengths[0] < 300  # one move, about 11 s
+    assert s.attrs["rig_variation"]["light_scale"] == [1.0, 1.0]  # --no-randomize: the nominal rig

@@ -306,3 +306,74 @@ def test_the_expert_solves_randomized_episodes(twin, task):
             task.observe_step()
         results.append(task.success())
     assert sum(results) >= 5, results
+
+
+@pytest.mark.parametrize("name", ["return_apple", "place_apple"])
+def test_the_other_tasks_are_solved_by_the_expert_and_judged_by_the_physics(name):
+    from sim.tasks import twin_and_task
+    from sim.variation import RANDOMIZED
+
+    other, task = twin_and_task(name, 48, 48, cameras=())
+    try:
+        for seed in range(3):
+            run_expert(other, task, seed)
+            task.reset(seed, variation=RANDOMIZED)
+            expert = ScriptedExpert(task, seed)
+            while other.robot.time() < task.time_limit:
+                target = expert.next_target(other.robot.state())
+                if target is None:
+                    break
+                other.robot.command(target)
+                other.robot.wait(0.1)
+                task.observe_step()
+            assert task.success() and task.moves == task.planned_moves(), (seed, task.outcome())
+        task.reset(5)
+        assert not task.success()  # the start is not a success, though return_apple's goal looks like it
+        assert task.outcome() == f"0/{len(task.planned_moves())} moves"
+    finally:
+        other.close()
+
+
+def test_return_apple_hides_its_cue_for_tens_of_seconds():
+    """Once the apple is on the plate, the table looks the same whichever slot it came from,
+    and the expert needs that slot again more than 20 s later."""
+    from sim.return_apple import ReturnLayout
+    from sim.tasks import twin_and_task
+
+    other, task = twin_and_task("return_apple", 64, 64)
+    try:
+        scenes, hidden_for = {}, []
+        for slot in (0, 2):
+            layout = ReturnLayout(apple=slot)
+            task.reset(3, layout)
+            start = other.read_cameras()
+            on_plate = {}
+
+            def plate_reached(expert):
+                if "t" not in on_plate and task.moves[:1] == task.planned_moves()[:1]:
+                    on_plate["t"] = other.robot.time()
+                home = expert.home is not None and np.linalg.norm(other.robot.state().ee_pos - expert.home) < 0.015
+                return "t" in on_plate and home and np.linalg.norm(other.data.qvel[:7]) < 0.05
+
+            run_expert(other, task, 3, layout, until=plate_reached)
+            scenes[slot] = (start, other.read_cameras(), other.robot.state().vector())
+            moved_at = []  # robot time of each move, the whole episode again
+
+            def log_moves(expert):
+                if len(task.moves) > len(moved_at):
+                    moved_at.append(other.robot.time())
+                return False
+
+            run_expert(other, task, 3, layout, until=log_moves)
+            assert task.success() and len(moved_at) == 4
+            hidden_for.append(moved_at[2] - moved_at[0])  # apple on the plate .. the work done, slot needed
+        assert min(hidden_for) > 20.0, hidden_for
+
+        def dist(a, b):
+            return np.mean([np.abs(a[c].astype(int) - b[c].astype(int)).mean() for c in a])
+
+        assert dist(scenes[0][1], scenes[2][1]) < 0.3 * dist(scenes[0][0], scenes[2][0])
+        assert np.abs(scenes[0][2][:10] - scenes[2][2][:10]).max() < 0.005  # same pose, open hand
+        assert ReturnLayout(0).plan()[-1] != ReturnLayout(2).plan()[-1]  # yet the last move differs
+    finally:
+        other.close()
