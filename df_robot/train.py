@@ -152,12 +152,6 @@ class Stage2:
                              temperature=pc.get("temperature", 1.0), cameras=max(cameras, 1),
                              camera_dims=cameras * self.stage1.latent_dim or None)
 
-    def validate(self) -> dict:
-        from df_robot.policy.validate import validation_metrics
-
-        self.validation = validation_metrics(self.sampler(), self.held_out) if self.held_out else {}
-        return self.validation
-
     def checkpoint(self, step: int) -> Checkpoint:
         return Checkpoint(
             task=self.cfg.task.name, policy=self.cfg.policy.kind, config=OmegaConf.to_container(self.cfg, resolve=True),
@@ -167,14 +161,15 @@ class Stage2:
             history=self.history, validation=dict(self.validation),
             training={"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "best": self.best})
 
-    def save(self, step: int) -> None:
-        """latest.pt, and best.pt when the held-out action error is the lowest so far."""
-        ckpt = self.checkpoint(step)
-        error = self.validation.get("action_mse", math.inf)
-        if self.held_out and error < self.best:
-            self.best = ckpt.training["best"] = error
-            ckpt.save(self.path("best"))
-        ckpt.save(self.path("latest"))
+    def validate_and_keep_best(self, step: int) -> dict:
+        """Held-out validation now; best.pt when its action error is the lowest so far."""
+        from df_robot.policy.validate import validation_metrics
+
+        self.validation = validation_metrics(self.sampler(), self.held_out)
+        if self.validation["action_mse"] < self.best:
+            self.best = self.validation["action_mse"]
+            self.checkpoint(step).save(self.path("best"))
+        return self.validation
 
     def calibrate_gate(self) -> None:
         """The surprise gate of latest.pt and best.pt, from the held-out demonstrations."""
@@ -215,7 +210,7 @@ class Stage2:
                                        ("lr", self.sched.get_last_lr()[0])):
                         writer.add_scalar(key, float(value), step)
                 if self.rank == 0 and self.held_out and ((step + 1) % tc.val_every == 0 or last):
-                    for key, value in self.validate().items():
+                    for key, value in self.validate_and_keep_best(step + 1).items():
                         writer.add_scalar(f"val/{key}", value, step)
                 if show and (step % 10 == 0 or last):
                     now = time.perf_counter()
@@ -224,7 +219,7 @@ class Stage2:
                     bar.update(tid, completed=step + 1, loss=float(np.mean(self.history[-50:])), sps=sps,
                                description=val)
                 if self.rank == 0 and ((step + 1) % tc.checkpoint_every == 0 or last):
-                    self.save(step + 1)
+                    self.checkpoint(step + 1).save(self.path("latest"))
         if writer is not None:
             writer.close()
         if self.rank == 0:

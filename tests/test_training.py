@@ -134,3 +134,27 @@ def test_train_from_a_store_end_to_end(tmp_path):
     assert frames["front"].shape == (32, 32, 3) and frames["front"].dtype == np.uint8
     with pytest.raises(UserError, match="already holds a run"):
         train([f"data.path={store}", f"run_dir={run}"])
+
+
+def test_held_out_validation_falls_as_it_learns_and_keeps_the_best(tmp_path):
+    """The held-out action error (the chunk sampled as at deploy, teacher-forced through the
+    memory, against the demonstration) is logged, falls as training learns the cue task, and
+    best.pt holds the step where it was lowest."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from policy_helpers import cue_episodes
+
+    data, *_ = cue_data(n=64, tokens=5, seed=0)
+    obs, acts, _ = cue_episodes(6, 5, seed=7)  # episodes it never trains on
+    held = [(torch.from_numpy(o[:, 0]), torch.from_numpy(a)) for o, a in zip(obs, acts)]
+    cfg = tiny_cfg(tmp_path, "train.steps=300", "train.val_every=50", "train.lr=2e-3", "policy.k_obs=0")
+    out = train_on_tokens(cfg, data, tmp_path, held_out=held, progress=False)
+    ea = EventAccumulator(str(tmp_path / "tensorboard"))
+    ea.Reload()
+    curve = [e.value for e in ea.Scalars("val/action_mse")]
+    assert len(curve) == 6 and min(curve[-2:]) < 0.5 * curve[0], curve
+    assert {"val/denoise_mse_k100", "val/denoise_mse_k900"} <= set(ea.Tags()["scalars"])
+    best = Checkpoint.load(tmp_path / "checkpoints" / "best.pt")
+    assert best.validation["action_mse"] == pytest.approx(min(curve), rel=1e-5)
+    assert best.step == 50 * (1 + int(np.argmin(curve)))
+    assert out["validation"]["action_mse"] == pytest.approx(curve[-1], rel=1e-5)
