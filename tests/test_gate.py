@@ -150,6 +150,7 @@ def test_the_gate_is_on_by_default_off_on_request_and_absent_in_older_checkpoint
                      f"out={out_dir}", *extra]) == 0
         result = json.loads((out_dir / "results.json").read_text())["results"][0]
         assert ("views_gated" in result) == gated
+        assert ("the surprise gate masked" in capsys.readouterr().out) == gated
     # a checkpoint written before the gate was calibrated (format version 1) loads with the gate off
     raw = torch.load(path, weights_only=False)
     old = {"format": "df-robot-checkpoint", "version": 1, "task": raw["task"], "policy": raw["policy"],
