@@ -89,7 +89,7 @@ def test_data_parallel_gloo_matches_one_process(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("task=laundry", "task must be one of ['fruit_swap']"),
+    ("task=laundry", "task must be one of ['fruit_swap', 'place_apple', 'return_apple']"),
     ("policy=transformer", "policy must be one of"),
     ("train.stepz=3", "train.stepz: no such key"),
     ("train.steps=abc", "train.steps: expected int"),

@@ -107,8 +107,8 @@ def test_success_is_read_from_the_physics_state(twin, task):
     assert not task.success()
 
 
-def run_expert(twin, task, seed, layout=None, until=None):
-    layout = task.reset(seed, layout)
+def run_expert(twin, task, seed, layout=None, until=None, variation=NOMINAL):
+    layout = task.reset(seed, layout, variation)
     expert = ScriptedExpert(task, seed)
     while twin.robot.time() < task.time_limit:
         target = expert.next_target(twin.robot.state())
@@ -295,15 +295,7 @@ def test_the_expert_solves_randomized_episodes(twin, task):
 
     results = []
     for seed in range(40, 46):
-        task.reset(seed, variation=RANDOMIZED)
-        expert = ScriptedExpert(task, seed)
-        while twin.robot.time() < task.time_limit:
-            target = expert.next_target(twin.robot.state())
-            if target is None:
-                break
-            twin.robot.command(target)
-            twin.robot.wait(0.1)
-            task.observe_step()
+        run_expert(twin, task, seed, variation=RANDOMIZED)
         results.append(task.success())
     assert sum(results) >= 5, results
 
@@ -316,16 +308,7 @@ def test_the_other_tasks_are_solved_by_the_expert_and_judged_by_the_physics(name
     other, task = twin_and_task(name, 48, 48, cameras=())
     try:
         for seed in range(3):
-            run_expert(other, task, seed)
-            task.reset(seed, variation=RANDOMIZED)
-            expert = ScriptedExpert(task, seed)
-            while other.robot.time() < task.time_limit:
-                target = expert.next_target(other.robot.state())
-                if target is None:
-                    break
-                other.robot.command(target)
-                other.robot.wait(0.1)
-                task.observe_step()
+            run_expert(other, task, seed, variation=RANDOMIZED)
             assert task.success() and task.moves == task.planned_moves(), (seed, task.outcome())
         task.reset(5)
         assert not task.success()  # the start is not a success, though return_apple's goal looks like it
