@@ -294,3 +294,18 @@ def test_the_adaptive_gate_trusts_a_view_as_far_as_its_surprise_allows():
     assert abar[k] <= 0.25 < abar[k - 1]
     assert s.gated_level(torch.tensor([1e6, 1.0])) > 990  # an occluder: nearly masked
     assert s.gated_level(torch.tensor([1.001, 1.0])) == 50  # barely surprised: never below k_obs
+
+
+def test_augmentation_defaults_to_the_random_shift_and_jitters_only_when_asked():
+    from df_robot.policy.augment import Augment
+    from df_robot.policy.autoencoder import random_shift
+
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    shifted = Augment(shift=4)(x, torch.Generator().manual_seed(3))
+    assert torch.equal(shifted, random_shift(x, 4, torch.Generator().manual_seed(3)))  # earlier runs' stream
+    jittered = Augment(shift=0, rotate=5.0, colour=0.3)(x, torch.Generator().manual_seed(3))
+    assert jittered.shape == x.shape and jittered.min() >= -1 and jittered.max() <= 1
+    means = (jittered.mean(dim=(2, 3)) - x.mean(dim=(2, 3))).abs()
+    assert means.max() > 0.02  # brightness and white balance moved, per image and channel
+    flat = torch.full((1, 3, 32, 32), 0.2)
+    assert torch.allclose(Augment(shift=0, rotate=5.0)(flat, torch.Generator()), flat, atol=1e-5)  # geometry only

@@ -1,11 +1,13 @@
 """Image augmentation for stage 1: what a camera's picture does when the rig drifts.
 
 Geometric: a random shift of a few pixels (Diffusion Policy's random crop) and, when asked, a
-small rotation (a camera turned a little on its mount). Photometric: brightness, contrast,
-saturation and per-channel gains (another room light, another white balance). With
-`invariant`, the autoencoder is shown the photometrically jittered frame and asked for the
-frame without that jitter, so its latents (and the surprise gate reading them) do not move
-when only the light does.
+small rotation (a camera turned a little on its mount). Photometric, when asked: brightness,
+contrast, saturation and per-channel gains (another room light, another white balance).
+Only the shift is on by default: rig drift is taught by randomized demonstrations instead
+(docs/method.md). An autoencoder asked to undo the colour jitter (a light-invariant latent)
+was tried and dropped: on randomized demonstrations it cannot tell the jitter from the
+table's own colour, blurred the fruits into look-alikes, and the policy fell from 88% to 30%
+clean (docs/experiments.md, 2026-12-02).
 """
 
 from __future__ import annotations
@@ -24,12 +26,10 @@ class Augment:
     shift: int = 4           # pixels, each direction
     rotate: float = 0.0      # degrees, each direction
     colour: float = 0.0      # relative amplitude of brightness, contrast, saturation; half of it per-channel gain
-    invariant: bool = False  # the autoencoder undoes the photometric part
 
     @classmethod
     def from_config(cls, pc) -> "Augment":
-        return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)),
-                   colour=float(pc.get("aug_colour", 0.0)), invariant=bool(pc.get("aug_invariant", False)))
+        return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)), colour=float(pc.get("aug_colour", 0.0)))
 
     def geometric(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """(N, 3, H, W) in [-1, 1]. Without a rotation, exactly the random shift of earlier runs."""
@@ -60,4 +60,4 @@ class Augment:
         return self.photometric(self.geometric(x, gen), gen)
 
     def as_dict(self) -> dict:
-        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour, "invariant": self.invariant}
+        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour}

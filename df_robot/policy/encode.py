@@ -31,8 +31,7 @@ def as_float(x_uint8: torch.Tensor) -> torch.Tensor:
 
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
                       augment: Augment, seed: int, progress=None) -> tuple[ImageAutoencoder, list[float]]:
-    """Reconstruct augmented frames; with `augment.invariant`, reconstruct each frame without its
-    photometric jitter (the latent learns to ignore the light)."""
+    """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
@@ -42,9 +41,7 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     losses = []
     for step in range(steps):
         idx = torch.randint(0, len(all_frames), (batch,), generator=gen)
-        x = augment.geometric(as_float(all_frames[idx]), gen)
-        seen = augment.photometric(x, gen)
-        loss = torch.nn.functional.mse_loss(ae.decode(ae.encode(seen)), x if augment.invariant else seen)
+        loss = ae.loss(augment(as_float(all_frames[idx]), gen))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
