@@ -36,6 +36,7 @@ class Stage1:
     held_out: list[int] = field(default_factory=list)   # kept for validation and the gate's calibration
     ae_losses: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)         # the image augmentation the encoders were trained with
+    standardize_images: bool = False                    # the encoders standardize each image's channels first
 
 
 @dataclass

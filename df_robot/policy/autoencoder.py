@@ -31,11 +31,21 @@ def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = 
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
+def standardize(x: torch.Tensor) -> torch.Tensor:
+    """Each image's channels to zero mean and unit spread (a third of it, clipped to [-1, 1]):
+    a room's brightness, the light's tint and the table's colour are mostly a per-channel gain
+    and offset of the whole picture, and vanish here; what stands out from the table (the
+    fruits, the arm, the marks) stays, with its colour relative to the scene."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    spread = x.std(dim=(2, 3), keepdim=True)
+    return ((x - mean) / (spread + 0.05) / 3).clamp(-1, 1)
+
+
 class ImageAutoencoder(nn.Module):
-    def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32):
+    def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False):
         super().__init__()
         assert image_size % 16 == 0, "image_size must be a multiple of 16"
-        self.image_size, self.latent_dim = image_size, latent_dim
+        self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
@@ -53,13 +63,14 @@ class ImageAutoencoder(nn.Module):
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.encoder(standardize(x) if self.standardized else x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The picture back (standardized, when the encoder standardizes its input)."""
         return self.decoder(z)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.decode(self.encode(x)), x)
+        return F.mse_loss(self.decode(self.encode(x)), standardize(x) if self.standardized else x)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ class ImagePolicy:
         self.cameras, self.image_size = list(s1.cameras), s1.image_size
         self.autoencoders = {}
         for cam in self.cameras:
-            ae = ImageAutoencoder(s1.image_size, s1.latent_dim)
+            ae = ImageAutoencoder(s1.image_size, s1.latent_dim, standardized=s1.standardize_images)
             ae.load_state_dict(s1.autoencoders[cam])
             self.autoencoders[cam] = ae.eval()
         self.gate_note = ""
