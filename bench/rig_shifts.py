@@ -7,8 +7,9 @@ distractor plus the occlusion, for one or more checkpoints. 95% Wilson intervals
     python bench/rig_shifts.py --checkpoint df=runs/.../latest.pt --checkpoint dp=... --episodes 100 \\
         --seed 700000 --out bench/results/rig_shifts
 
-Each cell is `df-robot eval ... shift=NAME` (the checkpoint's surprise gate on, as deploy runs
-it); a cell whose results.json exists is reused, so an interrupted run continues.
+Each cell is `df-robot eval ... shift=NAME`, with the checkpoint's surprise gate on as deploy runs
+it (`--no-gate`: off, for comparing checkpoints of which some have none); a cell whose
+results.json exists is reused, so an interrupted run continues.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def cell(label: str, checkpoint: str, condition: str, args, out: Path) -> dict:
     disturbed = condition == DISTURBED
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=args.workers,
                             videos=args.videos, out=str(where), shift="" if condition in ("clean", DISTURBED) else condition,
-                            disturb=DisturbanceConfig(distractor=disturbed, occlusion=disturbed))
+                            disturb=DisturbanceConfig(distractor=disturbed, occlusion=disturbed),
+                            surprise_threshold=[] if args.no_gate else None)
     t0 = time.perf_counter()
     summary = evaluate(settings)
     summary["wall_s"] = time.perf_counter() - t0
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--videos", type=int, default=1)
     ap.add_argument("--shifts", default=",".join(SHIFTS), help="comma-separated, from " + ", ".join(SHIFTS))
-    ap.add_argument("--disturbed", action="store_true", help="also the distractor plus the occlusion (gated)")
+    ap.add_argument("--disturbed", action="store_true", help="also the distractor plus the occlusion")
+    ap.add_argument("--no-gate", action="store_true", help="the surprise gate off in every cell")
     ap.add_argument("--out", default="bench/results/rig_shifts")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     meta = {"date": str(date.today()), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-            "commit": commit.strip(), "episodes": args.episodes, "seed": args.seed,
+            "commit": commit.strip(), "episodes": args.episodes, "seed": args.seed, "gate": not args.no_gate,
             "checkpoints": dict(s.partition("=")[::2] for s in args.checkpoint)}
     summary = {"meta": meta, "conditions": conditions,
                "table": {lbl: {c: {k: v[k] for k in ("successes", "episodes", "success_rate", "ci95")}
