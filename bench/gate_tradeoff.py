@@ -69,6 +69,13 @@ def main(argv=None) -> int:
     for m in MARGINS:
         table[m] = {k: float((np.array([v for v, f in views if f == k]) > base * m).any(1).mean()) for k in kinds}
         print(f"margin {m:3.1f}: " + ", ".join(f"{k} {table[m][k]:.0%}" for k in kinds))
+    spread = {k: {c: np.percentile([v[i] for v, f in views if f == k], [50, 90]).round(3).tolist()
+                  for i, c in enumerate(gate.cameras)} for k in kinds}
+    for k in kinds:
+        print(f"surprise p50, p90 {k}: {spread[k]}")
+    print(f"held-out demonstrations (teacher-forced): " + str({c: [round(gate.percentiles[c]['p50'], 3),
+                                                                round(gate.percentiles[c]['p90'], 3)]
+                                                            for c in gate.cameras}))
     counts = {k: sum(f == k for _, f in views) for k in kinds}
     print(f"views: {counts}; thresholds at margin 1: {dict(zip(gate.cameras, base.round(3).tolist()))} "
           f"(p{gate.quantile:g} of the held-out demonstrations)")
@@ -76,7 +83,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gate_tradeoff.json").write_text(json.dumps({"checkpoint": args.checkpoint, "seed": args.seed,
                                                         "episodes": args.episodes, "views": counts,
-                                                        "masked_share": table}, indent=1))
+                                                        "surprise_p50_p90": spread, "masked_share": table}, indent=1))
     return 0
 
 
