@@ -10,12 +10,15 @@ from __future__ import annotations
 import collections
 import json
 import sys
+from pathlib import Path
 
 SAME_KEYS = ("seed", "success", "seconds", "moves", "outcome", "apple_slot", "orange_slot")
 
 
 def load(path: str) -> dict:
-    return json.loads(open(path).read())
+    """A results.json, or the evaluation folder holding one."""
+    p = Path(path)
+    return json.loads((p / "results.json" if p.is_dir() else p).read_text())
 
 
 def outcomes(path: str) -> str:
