@@ -29,7 +29,7 @@ class RecordConfig:
     workers: int = 0            # 0: one per core
     keep_failed: bool = False
     image_codec: str = "blosc"
-    randomize: bool = True      # each episode's rig drawn from sim.variation.RANDOMIZED (False: the nominal rig)
+    randomize: bool = False     # each episode's rig drawn from sim.variation.RANDOMIZED (False: the nominal rig)
     task: str = "fruit_swap"    # one of sim.tasks.TASKS
 
 
