@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--randomize", action=argparse.BooleanOptionalAction, default=False,
                      help="twin only: draw each episode's rig (camera poses, light, colours, slot row, objects off "
                      "their marks) from wide ranges (default off: on the twin it cost 37 points of clean success "
-                     "and bought no robustness the standardized encoders lack; docs/method.md)")
+                     "and made no shift usable that standardized encoders do not; docs/method.md)")
     rec.set_defaults(func=_record)
     return p
 

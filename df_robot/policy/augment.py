@@ -3,8 +3,8 @@
 Geometric: a random shift of a few pixels (Diffusion Policy's random crop) and, when asked, a
 small rotation (a camera turned a little on its mount). Photometric, when asked: brightness,
 contrast, saturation and per-channel gains (another room light, another white balance).
-Only the shift is on by default: rig drift is taught by randomized demonstrations instead
-(docs/method.md). An autoencoder asked to undo the colour jitter (a light-invariant latent)
+Only the shift is on by default: light and colour are taken out by standardizing each image
+(`policy.standardize_images`, autoencoder.py), which measured better (docs/method.md). An autoencoder asked to undo the colour jitter (a light-invariant latent)
 was tried and dropped: on randomized demonstrations it cannot tell the jitter from the
 table's own colour, blurred the fruits into look-alikes, and the policy fell from 88% to 30%
 clean (docs/experiments.md, 2026-12-02).
