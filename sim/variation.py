@@ -7,8 +7,8 @@ The task reads the placement part (slot row moved, objects off their marks). One
 serves two uses:
 
 - `RANDOMIZED`: recording draws every episode's rig from wide ranges, so a policy trained on
-  those demonstrations has seen the rig drift (domain randomization; the default of
-  `df-teleop record --robot sim`, off with `--no-randomize`);
+  those demonstrations has seen the rig drift (domain randomization; `df-teleop record --robot
+  sim --randomize`; off by default: it cost more clean success than it bought, docs/method.md);
 - `SHIFTS`: named, narrower bands for evaluation (`df-robot eval shift=light`), each one kind
   of drift a lab meets between recording and deploy. `warm_light` is a kind the randomization
   never draws (the light's colour), to see how far the robustness carries past its ranges.
