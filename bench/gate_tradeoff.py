@@ -49,7 +49,7 @@ def rollouts(checkpoint: str, episodes: int, seed: int, disturbed: bool) -> list
         runner.run(i)
         default = "clean episodes" if not disturbed else "disturbed, before it"
         out += [(s.tolist(), f or default) for s, f in zip(runner.policy.gate_trace()["surprise"], flags[1:])]
-    return out, runner.ckpt.gate
+    return out
 
 
 def main(argv=None) -> int:
@@ -59,10 +59,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=200000)
     ap.add_argument("--out", default="bench/results/gate_tradeoff")
     args = ap.parse_args(argv)
-    views, gate = rollouts(args.checkpoint, args.episodes, args.seed, False)
-    views += rollouts(args.checkpoint, args.episodes, args.seed, True)[0]
+    from df_robot.checkpoint import Checkpoint
+
+    gate = Checkpoint.load(args.checkpoint).gate
     if gate is None:
         sys.exit(f"{args.checkpoint}: no calibrated gate (df-robot gate CKPT first)")
+    views = rollouts(args.checkpoint, args.episodes, args.seed, False)
+    views += rollouts(args.checkpoint, args.episodes, args.seed, True)
     base = np.array([gate.percentiles[c][f"p{gate.quantile:g}"] for c in gate.cameras])
     kinds = sorted({k for _, k in views})
     table = {}
