@@ -98,6 +98,13 @@ RANDOMIZED = RigVariation(camera_shift=(0.0, 0.04), camera_tilt=(0.0, 3.0), wris
                           table_colour=(0.0, 0.12), object_colour=(0.0, 0.05), slot_shift=(0.0, 0.02),
                           object_offset=(0.0, 0.03))
 
+# A person setting the fruit down by hand: the marks' row and each object a little off, the rig
+# itself as it was. The ranges are RANDOMIZED's placement part.
+PLACEMENT = RigVariation(slot_shift=(0.0, 0.02), object_offset=(0.0, 0.03))
+
+# What `df-teleop record --vary NAME` draws each episode's rig from.
+RECORDING = {"none": NOMINAL, "placement": PLACEMENT, "all": RANDOMIZED}
+
 SHIFTS = {
     "camera": RigVariation(camera_shift=(0.015, 0.03), camera_tilt=(1.0, 2.5)),   # a bumped tripod
     "light": RigVariation(light_scale=(0.5, 0.7), light_tilt=(10.0, 25.0)),       # a dimmer room, the sun moved
@@ -116,6 +123,15 @@ def shift_named(name: str) -> RigVariation:
     if name not in SHIFTS:
         raise UserError(f"shift={name!r}: no such rig shift; known: {', '.join(SHIFTS)} (or none)")
     return SHIFTS[name]
+
+
+def recording_variation(name: str) -> RigVariation:
+    """One of RECORDING by name (a one-line error naming them)."""
+    from df_robot.errors import UserError
+
+    if name not in RECORDING:
+        raise UserError(f"--vary {name!r}: no such recording variation; known: {', '.join(RECORDING)}")
+    return RECORDING[name]
 
 
 def variation_from_dict(d: dict) -> RigVariation:

@@ -32,7 +32,7 @@ def _record(args) -> int:
     summary = record(RecordConfig(out=out, episodes=args.episodes, seed=args.seed, fps=args.fps,
                                   image_size=args.image_size, workers=args.workers,
                                   keep_failed=args.keep_failed, image_codec=args.image_codec,
-                                  randomize=args.randomize, task=args.task), console)
+                                  vary=args.vary, task=args.task), console)
     console.print(f"committed {summary['committed']} episodes to {out} "
                   f"({summary['episodes_in_store']} in the store); expert failures: "
                   f"{summary['expert_failures']}/{summary['attempts']} attempts"
@@ -74,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--keep-failed", action="store_true",
                      help="also commit failed episodes (with success=false; training skips them by default)")
     rec.add_argument("--image-codec", choices=["blosc", "jpeg"], default="blosc")
-    rec.add_argument("--randomize", action=argparse.BooleanOptionalAction, default=False,
-                     help="twin only: draw each episode's rig (camera poses, light, colours, slot row, objects off "
-                     "their marks) from wide ranges (default off: on the twin it cost 37 points of clean success "
-                     "and made no shift usable that standardized encoders do not; docs/method.md)")
+    rec.add_argument("--vary", choices=["none", "placement", "all"], default="none",
+                     help="twin only: what each episode's rig draws from its seed. none: the nominal rig; placement: "
+                     "the marks' row and each fruit set down up to 2-3 cm off (as a person resets a scene); all: "
+                     "also camera poses, light and colours (docs/method.md says what each measured)")
+    rec.add_argument("--randomize", dest="vary", action="store_const", const="all", help="the same as --vary all")
+    rec.add_argument("--no-randomize", dest="vary", action="store_const", const="none", help="the same as --vary none")
     rec.set_defaults(func=_record)
     return p
 

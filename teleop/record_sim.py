@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from df_robot.protocols import ACTION_DIM, STATE_DIM
 from df_robot.store import EpisodeWriter
-from sim.variation import NOMINAL, RANDOMIZED
+from sim.variation import recording_variation
 from teleop.loop import EpisodeBuffer, run_episode
 
 
@@ -29,7 +29,7 @@ class RecordConfig:
     workers: int = 0            # 0: one per core
     keep_failed: bool = False
     image_codec: str = "blosc"
-    randomize: bool = False     # each episode's rig drawn from sim.variation.RANDOMIZED (False: the nominal rig)
+    vary: str = "none"         # each episode's rig drawn from sim.variation.RECORDING[vary] ('none': the nominal rig)
     task: str = "fruit_swap"    # one of sim.tasks.TASKS
 
 
@@ -37,17 +37,17 @@ _worker = {}
 _worker_args: tuple = ()
 
 
-def _set_worker_args(image_size: int, fps: float, randomize: bool, task: str) -> None:
+def _set_worker_args(image_size: int, fps: float, vary: str, task: str) -> None:
     global _worker_args
-    _worker_args = (image_size, fps, randomize, task)
+    _worker_args = (image_size, fps, vary, task)
 
 
-def _init_worker(image_size: int, fps: float, randomize: bool, task: str) -> None:
+def _init_worker(image_size: int, fps: float, vary: str, task: str) -> None:
     from sim.tasks import twin_and_task
 
     twin, task_obj = twin_and_task(task, image_size, image_size, command_period=1.0 / fps)
-    _worker.update(twin=twin, task=task_obj, period=1.0 / fps, args=(image_size, fps, randomize, task),
-                   variation=RANDOMIZED if randomize else NOMINAL)
+    _worker.update(twin=twin, task=task_obj, period=1.0 / fps, args=(image_size, fps, vary, task),
+                   variation=recording_variation(vary))
 
 
 def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
@@ -75,7 +75,7 @@ def record(cfg: RecordConfig, console=None) -> dict:
                            state_dim=STATE_DIM, action_dim=ACTION_DIM, robot="sim-fr3", task=cfg.task,
                            image_codec=cfg.image_codec,
                            extra_attrs={"slots": list(task_class(cfg.task).place_names()),
-                                        "rig_variation": asdict(RANDOMIZED if cfg.randomize else NOMINAL)})
+                                        "rig_variation": asdict(recording_variation(cfg.vary)), "vary": cfg.vary})
     start_episodes = writer.n_episodes
     attempts, committed, failed = 0, 0, 0
     max_attempts = 2 * cfg.episodes
@@ -88,10 +88,10 @@ def record(cfg: RecordConfig, console=None) -> dict:
             bar = progress.add_task("rec", total=cfg.episodes, note="")
             # the twin is built lazily in each worker, so a failure there reaches us as an exception
             if workers == 1:
-                _set_worker_args(cfg.image_size, cfg.fps, cfg.randomize, cfg.task)
+                _set_worker_args(cfg.image_size, cfg.fps, cfg.vary, cfg.task)
                 results = map(record_one, seeds)
             else:
-                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.randomize, cfg.task))
+                pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.vary, cfg.task))
                 results = pool.imap(record_one, seeds)
             for seed, buffer, meta in results:
                 attempts += 1

@@ -74,7 +74,7 @@ def _build(args, period):
         robot.reset()
         return robot, cameras, {}, f"franka-{args.backend}", [robot, *cameras.values()]
     from sim.tasks import twin_and_task
-    from sim.variation import NOMINAL, RANDOMIZED
+    from sim.variation import recording_variation
 
     unknown = [n for n in names if n not in ("front", "wrist", "overview")]
     if unknown:
@@ -85,7 +85,7 @@ def _build(args, period):
     def start() -> dict:
         seed = args.seed + counter["i"]
         counter["i"] += 1
-        task.reset(seed, variation=RANDOMIZED if args.randomize else NOMINAL)
+        task.reset(seed, variation=recording_variation(args.vary))
         return {"seed": seed, **task.episode_meta()}
 
     def end() -> dict:

@@ -182,7 +182,7 @@ def test_keyboard_episode_control_on_the_twin(tmp_path):
 
     args = SimpleNamespace(out=str(tmp_path / "kb.zarr"), task="fruit_swap", fps=10.0, device="keyboard",
                            device_config=None, episodes=5, seed=7, robot="sim", camera_names="front,wrist",
-                           image_size=32, image_codec="blosc", home_between=False, randomize=True)
+                           image_size=32, image_codec="blosc", home_between=False, vary="all")
     original = devices.Keyboard
     devices.Keyboard = OneKeyPerTick
     try:
