@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--keep-failed", action="store_true",
                      help="also commit failed episodes (with success=false; training skips them by default)")
     rec.add_argument("--image-codec", choices=["blosc", "jpeg"], default="blosc")
-    rec.add_argument("--vary", choices=["none", "placement", "all"], default="none",
+    rec.add_argument("--vary", choices=["none", "placement", "all"], default="placement",
                      help="twin only: what each episode's rig draws from its seed. none: the nominal rig; placement: "
-                     "the marks' row and each fruit set down up to 2-3 cm off (as a person resets a scene); all: "
+                     "the marks' row and each fruit set down up to 2-3 cm off, as a person resets a scene (the default); all: "
                      "also camera poses, light and colours (docs/method.md says what each measured)")
     rec.add_argument("--randomize", dest="vary", action="store_const", const="all", help="the same as --vary all")
     rec.add_argument("--no-randomize", dest="vary", action="store_const", const="none", help="the same as --vary none")

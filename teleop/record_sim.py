@@ -29,7 +29,7 @@ class RecordConfig:
     workers: int = 0            # 0: one per core
     keep_failed: bool = False
     image_codec: str = "blosc"
-    vary: str = "none"         # each episode's rig drawn from sim.variation.RECORDING[vary] ('none': the nominal rig)
+    vary: str = "placement"    # each episode's rig drawn from sim.variation.RECORDING[vary] ('none': the nominal rig)
     task: str = "fruit_swap"    # one of sim.tasks.TASKS
 
 

@@ -65,7 +65,7 @@ def twin_run(tmp_path_factory):
     from df_robot.train import train
 
     tmp = tmp_path_factory.mktemp("gate")
-    record(RecordConfig(out=tmp / "twin.zarr", episodes=7, image_size=48, workers=2))
+    record(RecordConfig(out=tmp / "twin.zarr", episodes=7, image_size=48, workers=2, vary="none"))
     result = train([f"data.path={tmp / 'twin.zarr'}", f"run_dir={tmp / 'run'}", "data.max_episodes=6",
                     "data.val_episodes=1", *TINY])
     return result["checkpoint"], EpisodeStore(tmp / "twin.zarr")

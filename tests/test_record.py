@@ -1,5 +1,7 @@
 """`df-teleop record --robot sim --device scripted` end to end: a store the reader accepts."""
 
+import json
+
 import numpy as np
 
 from df_robot.store import EpisodeStore
@@ -77,3 +79,19 @@ def test_a_randomized_recording_is_the_same_episode_for_the_same_seed(tmp_path):
     for key in ("front_rgb", "wrist_rgb", "robot_state", "action"):
         np.testing.assert_array_equal(a.get(key, 0), b.get(key, 0))
     assert a.meta("rig")[0] == b.meta("rig")[0] != c.meta("rig")[0]
+
+
+def test_record_with_the_fruit_set_down_off_their_marks(tmp_path):
+    """--vary placement moves the marks' row and the fruits, seeded, and leaves the rig (camera,
+    light, colours) nominal; the store says which variation made it."""
+    out = tmp_path / "place.zarr"
+    assert main(["record", "--task", "place_apple", "--episodes", "2", "--workers", "1", "--image-size", "32",
+                 "--vary", "placement", "--out", str(out)]) == 0
+    s = EpisodeStore(out)
+    assert s.attrs["vary"] == "placement" and s.attrs["rig_variation"]["object_offset"] == [0.0, 0.03]
+    rigs = [json.loads(r) for r in s.meta("rig")]
+    for rig in rigs:
+        assert rig["camera_shift"] == [0.0] * 3 and rig["light_scale"] == 1.0 and rig["table_colour"] == [0.0] * 3
+        assert 0 < np.linalg.norm(rig["slot_shift"]) <= 0.02
+    assert rigs[0]["slot_shift"] != rigs[1]["slot_shift"]
+    assert s.meta("success").tolist() == [True, True]  # the expert grasps the fruit where it lies
