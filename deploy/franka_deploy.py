@@ -46,7 +46,9 @@ def deploy_franka(args) -> int:
             console.print(f"episode {i + 1}: stopped ({episode.stopped}); {len(episode.log)} steps; "
                           f"median policy call {float(np.median(episode.infer_ms)):.0f} ms"
                           + (f"; surprise gate masked {gate['views_masked']} of {gate['views_gated']} views"
-                             if gate else ""))
+                             if gate else "")
+                          + "".join(f"; {c} view {'aligned' if a['applied'] else 'as it came'} ({a['shift_px']:.1f} px off)"
+                                    for c, a in getattr(policy, "alignment_report", dict)().items()))
     except KeyboardInterrupt:
         console.print("stopped: the arm holds its last safe pose")
         return 130

@@ -37,6 +37,7 @@ class Stage1:
     ae_losses: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)         # the image augmentation the encoders were trained with
     standardize_images: bool = False                    # the encoders standardize each image's channels first
+    reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
 
 
 @dataclass

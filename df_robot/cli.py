@@ -81,6 +81,28 @@ def _gate(args) -> int:
     return 0
 
 
+def _align(args) -> int:
+    from df_robot.checkpoint import Checkpoint
+    from df_robot.policy.align import reference_views
+    from df_robot.store import EpisodeStore
+
+    ckpt = Checkpoint.load(args.checkpoint)
+    cameras = [c for c in args.cameras.split(",") if c]
+    unknown = [c for c in cameras if c not in ckpt.stage1.cameras]
+    if unknown:
+        raise UserError(f"--cameras {unknown}: the policy's cameras are {ckpt.stage1.cameras}")
+    store = EpisodeStore(args.store or ckpt.stage1.store)
+    missing = [c for c in cameras if c not in store.cameras]
+    if missing:
+        raise UserError(f"{store.path}: no camera {missing} in the store ({sorted(store.cameras)})")
+    episodes = ckpt.stage1.episodes or list(range(store.n_episodes))
+    ckpt.stage1.reference_views = reference_views(store, episodes, cameras)
+    ckpt.save(args.checkpoint)
+    console.print(f"reference views of {cameras or 'no camera'} saved in {args.checkpoint} "
+                  f"(median first frame of {min(len(episodes), 50)} episodes of {store.path})")
+    return 0
+
+
 def _data_info(args) -> int:
     from df_robot.data_tools import info
 
@@ -128,6 +150,8 @@ def _deploy_parser(sub) -> None:
     deploy.add_argument("--surprise", default=None, metavar="T[,T2...]",
                         help="surprise gate thresholds, one per camera (default: those calibrated at training)")
     deploy.add_argument("--no-gate", action="store_true", help="turn the surprise gate off")
+    deploy.add_argument("--no-align", action="store_true",
+                        help="do not align the fixed cameras to the demonstrations' view (on by default)")
     deploy.add_argument("--temperature", type=float, default=None,
                         help="scale of each action chunk's initial noise: 0 = deterministic DDIM, the policy's main "
                         "mode; 1 = plain sampling (default: the checkpoint's)")
@@ -204,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--margin", type=float, default=None, help="threshold = percentile x margin (default: config's)")
     gate.add_argument("--dry-run", action="store_true", help="print the thresholds, do not save them")
     gate.set_defaults(func=_gate)
+
+    align = sub.add_parser("align", help="store the fixed cameras' reference views in a checkpoint (view alignment)",
+                           description="Store in a checkpoint the view deploy aligns each fixed camera to: the "
+                           "median of the first frames of the episodes it was trained on. Training does this for "
+                           "the task's static_cameras; this adds it to checkpoints trained before, or changes the "
+                           "cameras (--cameras '' turns alignment off for good).")
+    align.add_argument("checkpoint")
+    align.add_argument("--store", help="the training store (default: the one the checkpoint names)")
+    align.add_argument("--cameras", default="front", help="comma-separated fixed cameras (default: front)")
+    align.set_defaults(func=_align)
 
     _data_parser(sub)
     return p

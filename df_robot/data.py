@@ -61,4 +61,5 @@ def task_for_store(cfg, overrides: list[str]):
                         "a store with at least one camera)")
     with open_dict(cfg):
         cfg.task.name, cfg.task.cameras, cfg.task.fps = name, list(store.cameras), float(store.fps)
+        cfg.task.static_cameras = []  # which are fixed to the world the store does not say: no view alignment
     return cfg

@@ -69,11 +69,17 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple:
     return _tokens(cfg, per_obs, per_act), stage1, held_out
 
 
+def fixed_cameras(cfg: DictConfig) -> list[str]:
+    """The task's cameras fixed to the world (view alignment applies to them)."""
+    return [c for c in cfg.task.get("static_cameras", []) or [] if c in cfg.task.cameras]
+
+
 def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -> tuple:
     """Train each camera's autoencoder; latents of the training episodes (augmented views) and of
     the held-out ones (the frame only)."""
     from rich.console import Console
 
+    from df_robot.policy.align import reference_views
     from df_robot.policy.augment import Augment
     from df_robot.policy.encode import encode_views, load_frames, train_autoencoder
 
@@ -101,5 +107,6 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     stage1 = Stage1(cameras=cameras, image_size=int(pc.image_size), camera_hw=tuple(store.cameras[cameras[0]]),
                     latent_dim=int(pc.latent_dim), autoencoders={c: aes[c].state_dict() for c in cameras},
                     store=str(store.path), episodes=episodes, held_out=held, ae_losses=ae_losses,
-                    augment=augment.as_dict(), standardize_images=standardized)
+                    augment=augment.as_dict(), standardize_images=standardized,
+                    reference_views=reference_views(store, episodes, fixed_cameras(cfg)))
     return stage1, latents, held_latents

@@ -39,6 +39,7 @@ class EvalSettings:
     exact_state: bool = False
     surprise_threshold: list | None = None  # None: the checkpoint's calibrated gate; []: off; else per camera
     surprise_k_obs: int = 1000
+    align: bool = True         # fixed cameras aligned to the demonstrations' view at each episode's start
     rate: float = 0.0          # control Hz (0: the checkpoint's task.fps)
     max_seconds: float = 0.0   # per episode (0: the checkpoint's task.time_limit_s)
     videos: int = 2
@@ -51,7 +52,7 @@ class EvalSettings:
                              lookahead=self.lookahead or None, samples=self.samples or None,
                              exact_state=self.exact_state, temperature=None if self.temperature < 0 else self.temperature,
                              surprise=None if self.surprise_threshold is None else list(self.surprise_threshold),
-                             surprise_level=self.surprise_k_obs)
+                             surprise_level=self.surprise_k_obs, align=self.align)
 
 
 class EvalRunner:
@@ -107,6 +108,7 @@ class EvalRunner:
                 "stopped": run.stopped, "seconds": len(run.log) * period, **task.report(),
                 "infer_ms_median": float(np.median(ms)) if len(ms) else None,
                 "clamped_steps": int(sum(x.clamped for x in run.log)), **policy.gate_report(),
+                **({"view_alignment": policy.alignment_report()} if hasattr(policy, "alignment_report") else {}),
                 **({"rig": task.rig.to_json()} if s.shift else {}), "frames": frames}
 
 

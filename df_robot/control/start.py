@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from df_robot.checkpoint import Checkpoint, newest_checkpoint
 from df_robot.control.safety import SafetyLimits
-from df_robot.policy.options import DeployOptions, parse_thresholds
+from df_robot.policy.options import DeployOptions, align_status, parse_thresholds
 from df_robot.policy.registry import load_policy
 
 
@@ -25,12 +25,13 @@ class Deployment:
 def header(path: str, ckpt: Checkpoint, policy, options: DeployOptions, limits: SafetyLimits) -> list[str]:
     """The lines a deploy prints before its first episode: what runs, the gate, the limits."""
     return [f"checkpoint {path} (task {ckpt.task}, trained {ckpt.step} steps; {policy.describe()})",
-            options.gate_status(ckpt), f"safety limits: {limits.describe()}"]
+            options.gate_status(ckpt), align_status(ckpt, options), f"safety limits: {limits.describe()}"]
 
 
 def options_from_args(args) -> DeployOptions:
     surprise = [] if getattr(args, "no_gate", False) else parse_thresholds(args.surprise)
-    return DeployOptions(steps=args.steps, k_obs=args.obs_noise, temperature=args.temperature, surprise=surprise)
+    return DeployOptions(steps=args.steps, k_obs=args.obs_noise, temperature=args.temperature, surprise=surprise,
+                         align=not getattr(args, "no_align", False))
 
 
 def start_deployment(args) -> Deployment:

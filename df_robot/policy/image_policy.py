@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from df_robot.checkpoint import Checkpoint
+from df_robot.policy.align import ViewAligner
 from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.normalizer import Normalizer
@@ -29,6 +30,7 @@ class ImagePolicy:
             ae.load_state_dict(s1.autoencoders[cam])
             self.autoencoders[cam] = ae.eval()
         self.gate_note = ""
+        self.aligner = ViewAligner(s1.reference_views) if o.align and s1.reference_views else None
         surprise = o.gate(ckpt)
         self.sampler = PolicySampler(
             model, ckpt.policy, Normalizer.from_state_dict(ckpt.normalizers["obs"]),
@@ -56,6 +58,10 @@ class ImagePolicy:
             return {}
         return {"views_masked": sum(k != s.k_obs for _, k in s.surprise_log), "views_gated": len(s.surprise_log)}
 
+    def alignment_report(self) -> dict:
+        """This episode's view alignment per fixed camera (empty when off or not yet fitted)."""
+        return self.aligner.report() if self.aligner is not None else {}
+
     def gate_trace(self) -> dict:
         """Per policy call after the first (the gate judges from the second on): each camera's
         surprise and the level the view was fed at (k_obs: trusted; 1000: masked)."""
@@ -65,6 +71,8 @@ class ImagePolicy:
 
     def reset(self) -> None:
         self.sampler.reset()
+        if self.aligner is not None:
+            self.aligner.reset()
 
     def reseed(self, seed: int) -> None:
         """The noise an episode draws (observation noise, chunk starts) from its own seed, so a
@@ -79,6 +87,8 @@ class ImagePolicy:
 
     @torch.no_grad()
     def observation(self, images: dict, state) -> torch.Tensor:
+        if self.aligner is not None:
+            images = self.aligner(images)
         latents = self.encode({c: images[c][None] for c in self.cameras})
         return torch.cat([latents[c][0] for c in self.cameras] + [torch.as_tensor(state, dtype=torch.float32)])
 

@@ -20,6 +20,7 @@ class DeployOptions:
     temperature: float | None = None
     surprise: list | None = None      # None: the checkpoint's calibrated gate; []: gate off; else these thresholds
     surprise_level: int = MASKED      # -1: the level that shrinks a view's surprise to the threshold
+    align: bool = True                # fixed cameras aligned to the demonstrations' view (policy/align.py)
     seed: int = 0
 
     def gate(self, ckpt) -> tuple | None:
@@ -42,6 +43,16 @@ class DeployOptions:
             return ("surprise gate: off - this checkpoint has no calibrated thresholds (trained before df-robot "
                     "calibrated them); pass thresholds (--surprise T,T or surprise_threshold=[T,T]) to use one")
         return f"surprise gate: on, thresholds {ckpt.gate.describe()}"
+
+
+def align_status(ckpt, options: DeployOptions) -> str:
+    """One line for the start of a deploy: are fixed cameras aligned to the demonstrations' view."""
+    views = ckpt.stage1.reference_views
+    if not views:
+        return "view alignment: off (no fixed camera's reference view in this checkpoint; `df-robot align` adds one)"
+    if not options.align:
+        return "view alignment: off (asked for)"
+    return f"view alignment: on for {', '.join(views)} (fitted at each episode's first frame)"
 
 
 def parse_thresholds(text: str | None) -> list | None:
