@@ -8,7 +8,8 @@ distractor plus the occlusion, for one or more checkpoints. 95% Wilson intervals
         --seed 700000 --out bench/results/rig_shifts
 
 Each cell is `df-robot eval ... shift=NAME`, with the checkpoint's surprise gate on as deploy runs
-it (`--no-gate`: off, for comparing checkpoints of which some have none); a cell whose
+it (`--no-gate`: off, for comparing checkpoints of which some have none) and its view alignment
+on (`--no-align`: off, to see what it buys); a cell whose
 results.json exists is reused, so an interrupted run continues.
 """
 
@@ -43,7 +44,7 @@ def cell(label: str, checkpoint: str, condition: str, args, out: Path) -> dict:
     settings = EvalSettings(checkpoint=checkpoint, episodes=args.episodes, seed=args.seed, workers=args.workers,
                             videos=args.videos, out=str(where), shift="" if condition in ("clean", DISTURBED) else condition,
                             disturb=DisturbanceConfig(distractor=disturbed, occlusion=disturbed),
-                            surprise_threshold=[] if args.no_gate else None)
+                            surprise_threshold=[] if args.no_gate else None, align=not args.no_align)
     t0 = time.perf_counter()
     summary = evaluate(settings)
     summary["wall_s"] = time.perf_counter() - t0
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shifts", default=",".join(SHIFTS), help="comma-separated, from " + ", ".join(SHIFTS))
     ap.add_argument("--disturbed", action="store_true", help="also the distractor plus the occlusion")
     ap.add_argument("--no-gate", action="store_true", help="the surprise gate off in every cell")
+    ap.add_argument("--no-align", action="store_true", help="the fixed cameras' view alignment off in every cell")
     ap.add_argument("--out", default="bench/results/rig_shifts")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     meta = {"date": str(date.today()), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
             "commit": commit.strip(), "episodes": args.episodes, "seed": args.seed, "gate": not args.no_gate,
+            "align": not args.no_align,
             "checkpoints": dict(s.partition("=")[::2] for s in args.checkpoint)}
     summary = {"meta": meta, "conditions": conditions,
                "table": {lbl: {c: {k: v[k] for k in ("successes", "episodes", "success_rate", "ci95")}

@@ -1,4 +1,4 @@
-"""The `df-robot` command: train, deploy, eval, gate and data tools.
+"""The `df-robot` command: train, deploy, eval, gate, align and data tools.
 
 Robots (and the simulator that `eval` scores on) are plugins found by name (df_robot.registry),
 so this module imports nothing of sim/, deploy/ or teleop/. User mistakes (a bad path, a
