@@ -9,7 +9,7 @@ bash scripts/setup.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 PATH="$PWD/.venv/bin:$PATH"
 EPISODES=${EPISODES:-100}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-4000}
 EVAL_EPISODES=${EVAL_EPISODES:-20}
 STORE=datasets/fruit_swap_demo_${EPISODES}.zarr
 RUN=runs/demo/$(date +%Y%m%d-%H%M%S)
