@@ -1,5 +1,6 @@
 """Success against the number of demonstrations: one training per (policy, count) on the first
-N episodes of one store, each scored on the same seeded twin episodes. A lab with 25 demos
+N episodes of one store (of which `data.val_fraction`, at least one, are held out for validation
+and the gate), each scored on the same seeded twin episodes. A lab with 25 demos
 wants to know what to expect; this measures it.
 
     python bench/demos_curve.py --store datasets/fruit_swap.zarr --counts 10,25,50,100 \\
@@ -36,7 +37,7 @@ def trained(policy: str, count: int, args, out: Path) -> tuple[str, float | None
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "df_robot.cli", "train", f"task={args.task}", f"policy={policy}",
            f"data.path={args.store}", f"data.max_episodes={count}", f"train.steps={args.steps}", f"run_dir={run}",
-           f"train.threads={args.threads}"]
+           f"train.threads={args.threads}", *args.override]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return str(ckpt), time.perf_counter() - t0
 
@@ -83,6 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=700000)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of each training")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training config override for every run (repeatable)")
     ap.add_argument("--out", default="bench/results/demos")
     args = ap.parse_args(argv)
     out = Path(args.out)
