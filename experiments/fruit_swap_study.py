@@ -126,7 +126,8 @@ def record_demos(store: Path, demos: int, out: Path) -> dict:
     if have < demos:
         log(f"recording {demos - have} more demonstrations into {store} (scripted expert, seeds {have}-{demos - 1})")
         cmd = [sys.executable, "-m", "teleop.cli", "record", "--robot", "sim", "--device", "scripted",
-               "--task", "fruit_swap", "--episodes", str(demos - have), "--seed", str(have), "--out", str(store)]
+               "--task", "fruit_swap", "--episodes", str(demos - have), "--seed", str(have), "--out", str(store),
+               "--vary", "none"]  # the study's figures (docs/study.md) were measured on the fruit on their marks
         subprocess.run(cmd, cwd=ROOT, check=True)
         add_wall(out, "record_s", time.perf_counter() - t0)
     return {"store": str(store), "demos": demos, "record_s": time.perf_counter() - t0 if have < demos else None}
