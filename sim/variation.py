@@ -6,9 +6,10 @@ A `RigVariation` holds ranges; `draw(rng)` turns them into one episode's `RigDra
 The task reads the placement part (slot row moved, objects off their marks). One mechanism
 serves two uses:
 
-- `RANDOMIZED`: recording draws every episode's rig from wide ranges, so a policy trained on
-  those demonstrations has seen the rig drift (domain randomization; `df-teleop record --robot
-  sim --randomize`; off by default: it cost more clean success than it bought, docs/method.md);
+- `RECORDING`: what `df-teleop record --vary NAME` draws each episode's rig from. The default,
+  `placement`, sets the marks' row and the fruits down off their marks on the nominal rig, as
+  a person resetting a scene does; `all` (`RANDOMIZED`, domain randomization) also moves the
+  camera, the light and the colours: it cost more clean success than it bought (docs/method.md);
 - `SHIFTS`: named, narrower bands for evaluation (`df-robot eval shift=light`), each one kind
   of drift a lab meets between recording and deploy. `warm_light` is a kind the randomization
   never draws (the light's colour), to see how far the robustness carries past its ranges.
