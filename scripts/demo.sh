@@ -2,14 +2,14 @@
 # Set up (if needed) and run the main job end to end on the MuJoCo twin: record scripted
 # demonstrations, train the diffusion-forcing policy, deploy it on seeded episodes and print
 # the success rate. Every step is a command a user would type. Sizes can be changed:
-#   EPISODES=100 STEPS=4000 EVAL_EPISODES=50 bash scripts/demo.sh
+#   EPISODES=100 STEPS=6000 EVAL_EPISODES=50 bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 PATH="$PWD/.venv/bin:$PATH"
 EPISODES=${EPISODES:-100}
-STEPS=${STEPS:-4000}
+STEPS=${STEPS:-6000}
 EVAL_EPISODES=${EVAL_EPISODES:-20}
 STORE=datasets/fruit_swap_demo_${EPISODES}.zarr
 RUN=runs/demo/$(date +%Y%m%d-%H%M%S)
