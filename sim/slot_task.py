@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from sim.scene import FRUITS, SLOT_NAMES, SLOT_X, SLOT_Y, TABLE_TOP
-from sim.variation import NOMINAL, RigDraw, RigVariation, variation_rng
+from sim.variation import NOMINAL, RigDraw, RigVariation, placement_distance, variation_rng
 
 SLOT_XY = np.array([[SLOT_X, y] for y in SLOT_Y])
 ROW2_X = 0.64               # a second row of marks, nearer the front camera
@@ -89,7 +89,8 @@ class SlotTask:
         if hi <= 0:
             return np.zeros(2)
         angle = rng.uniform(-np.pi, np.pi)
-        return rng.uniform(lo, hi) * np.array([np.cos(angle), np.sin(angle)])
+        distance = placement_distance((lo, hi), float(rng.uniform()), self.rig.even_placement)
+        return distance * np.array([np.cos(angle), np.sin(angle)])
 
     def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER,
               offset=(0.0, 0.0)) -> None:
