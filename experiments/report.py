@@ -3,6 +3,7 @@
     python experiments/report.py outcomes RUN/eval/*/results.json   # failures by kind, first moves, views masked
     python experiments/report.py layouts RUN/eval/*/results.json    # failures per initial layout
     python experiments/report.py compare A/results.json B/results.json   # the same episodes? (exit 1 if not)
+    python experiments/report.py placement RUN/eval/placement/results.json  # success by how far the fruit lay off its mark
 """
 
 from __future__ import annotations
@@ -48,6 +49,31 @@ def layouts(path: str) -> str:
     return "\n".join(lines)
 
 
+PLACEMENT_BINS_CM = (0, 2, 3, 4, 10)
+
+
+def placement(path: str) -> str:
+    """Success against the farther fruit's start distance from its nominal mark (the row's shift
+    plus its own offset, redrawn from each episode's seed under the evaluation's shift)."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from sim.slot_task import start_offsets
+    from sim.variation import shift_named
+
+    d = load(path)
+    variation = shift_named(d["settings"].get("shift", ""))
+    far = np.array([max(np.linalg.norm(o) for o in start_offsets(r["seed"], variation).values()) * 100
+                    for r in d["results"]])
+    ok = np.array([r["success"] for r in d["results"]])
+    lines = [f"{path}: {ok.sum()}/{len(ok)}, by the farther fruit's distance off its mark"]
+    for lo, hi in zip(PLACEMENT_BINS_CM, PLACEMENT_BINS_CM[1:]):
+        m = (far >= lo) & (far < hi)
+        if m.any():
+            lines.append(f"  {lo}-{hi} cm: {ok[m].sum():3d}/{m.sum():3d} = {ok[m].mean():4.0%}")
+    return "\n".join(lines)
+
+
 def compare(a: dict, b: dict) -> tuple[int, list[int]]:
     """(episodes compared, the episode numbers that differ in any of SAME_KEYS)."""
     pairs = list(zip(a["results"], b["results"]))
@@ -55,11 +81,12 @@ def compare(a: dict, b: dict) -> tuple[int, list[int]]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("outcomes", "layouts", "compare"):
+    if len(argv) < 2 or argv[0] not in ("outcomes", "layouts", "compare", "placement"):
         sys.exit(__doc__)
     what, paths = argv[0], argv[1:]
     if what != "compare":
-        print("\n".join((outcomes if what == "outcomes" else layouts)(p) for p in paths))
+        report = {"outcomes": outcomes, "layouts": layouts, "placement": placement}[what]
+        print("\n".join(report(p) for p in paths))
         return 0
     if len(paths) != 2:
         sys.exit(__doc__)

@@ -24,6 +24,25 @@ LIFTED = 0.02               # a fruit this far above its resting height is "lift
 HAND_CLEAR_HEIGHT = 0.12    # the TCP at least this high above the table at the end
 
 
+def fruit_offset(rig: RigDraw, rng: np.random.Generator) -> np.ndarray:
+    """An object's distance off its mark under an episode's rig, in a random direction."""
+    lo, hi = rig.object_offset
+    if hi <= 0:
+        return np.zeros(2)
+    angle = rng.uniform(-np.pi, np.pi)
+    distance = placement_distance((lo, hi), float(rng.uniform()), rig.even_placement)
+    return distance * np.array([np.cos(angle), np.sin(angle)])
+
+
+def start_offsets(seed: int, variation: RigVariation) -> dict[str, np.ndarray]:
+    """Where the apple and the orange start relative to their nominal marks (the row's shift plus
+    their own offset; the layout's jitter aside), as `SlotTask.reset` draws them: for reading
+    evaluations after the fact."""
+    rig_rng = variation_rng(seed)
+    rig = variation.draw(rig_rng)
+    return {f: np.asarray(rig.slot_shift) + fruit_offset(rig, rig_rng) for f in ("apple", "orange")}
+
+
 def rest_height(fruit: str) -> float:
     size = FRUITS[fruit][1]
     return TABLE_TOP + (size[2] if len(size) == 3 else size[0])
@@ -74,23 +93,14 @@ class SlotTask:
         mujoco.mj_resetData(self.model, self.data)
         self.twin.robot.reset()
         self.layout = layout or self.layouts[rng.integers(len(self.layouts))]
-        self.place("apple", self.layout.apple, rng, offset=self._offset(rig_rng))
-        self.place("orange", self.layout.orange, rng, offset=self._offset(rig_rng))
+        self.place("apple", self.layout.apple, rng, offset=fruit_offset(self.rig, rig_rng))
+        self.place("orange", self.layout.orange, rng, offset=fruit_offset(self.rig, rig_rng))
         mujoco.mj_forward(self.model, self.data)
         self.twin.robot.wait(0.2)  # let the fruits settle
         self.both_lifted_at = None
         self.moves = []
         self._rest = {"apple": self.layout.apple, "orange": self.layout.orange}
         return self.layout
-
-    def _offset(self, rng: np.random.Generator) -> np.ndarray:
-        """An object's distance off its mark under this episode's rig, in a random direction."""
-        lo, hi = self.rig.object_offset
-        if hi <= 0:
-            return np.zeros(2)
-        angle = rng.uniform(-np.pi, np.pi)
-        distance = placement_distance((lo, hi), float(rng.uniform()), self.rig.even_placement)
-        return distance * np.array([np.cos(angle), np.sin(angle)])
 
     def place(self, fruit: str, slot: int, rng: np.random.Generator | None = None, jitter: float = JITTER,
               offset=(0.0, 0.0)) -> None:

@@ -197,3 +197,24 @@ def test_two_evaluations_are_compared_episode_by_episode(tmp_path, capsys):
     paths[1].write_text(json.dumps(b))
     assert report.main(["compare", *map(str, paths)]) == 1
     assert "3/4 episodes the same" in (out := capsys.readouterr().out) and "differ: [2]" in out
+
+
+def test_placement_report_bins_success_by_how_far_the_fruit_lay(tmp_path, capsys):
+    """experiments/report.py placement: episodes under the placement shift, binned by the farther
+    fruit's start distance off its mark (redrawn from the seed); here only the far ones succeed."""
+    import numpy as np
+    import report
+
+    from sim.slot_task import start_offsets
+    from sim.variation import SHIFTS
+
+    seeds = range(700000, 700040)
+    far = {s: max(np.linalg.norm(o) for o in start_offsets(s, SHIFTS["placement"]).values()) for s in seeds}
+    results = [{"seed": s, "success": bool(far[s] >= 0.03)} for s in seeds]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"settings": {"shift": "placement"}, "results": results}))
+    assert report.main(["placement", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    near = [ln for ln in lines if ln.strip().startswith(("0-2 cm", "2-3 cm"))]
+    beyond = [ln for ln in lines if ln.strip().startswith(("3-4 cm", "4-10 cm"))]
+    assert near and beyond and all(ln.endswith(" 0%") for ln in near) and all(ln.endswith("100%") for ln in beyond)

@@ -308,6 +308,20 @@ def test_even_placement_spreads_the_draws_over_the_disk(twin, task):
         offsets.append(np.linalg.norm(task.fruit_pos("apple")[:2] - task.slot_xy[layout.apple]))
     assert max(offsets) < 0.03 + 0.012 * 1.5 and np.median(offsets) > 0.012
 
+
+def test_start_offsets_say_where_the_twin_set_the_fruit_down(twin, task):
+    """sim.slot_task.start_offsets redraws an episode's placement from its seed alone (for reading
+    evaluations after the fact): it matches where reset put each fruit, up to the layout's jitter."""
+    from sim.slot_task import JITTER, start_offsets
+
+    for seed in (61, 62, 63):
+        layout = task.reset(seed, variation=SHIFTS["placement"])
+        offsets = start_offsets(seed, SHIFTS["placement"])
+        for fruit, slot in (("apple", layout.apple), ("orange", layout.orange)):
+            off = task.fruit_pos(fruit)[:2] - task.nominal_xy[slot]
+            assert np.abs(off - offsets[fruit]).max() <= JITTER + 0.002
+            assert np.linalg.norm(offsets[fruit]) > 0.005
+
 def test_the_expert_solves_randomized_episodes(twin, task):
     """Objects off their marks and the slot row moved: the expert (reading the true state)
     still solves them, so randomized demonstrations are as good as nominal ones."""
