@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from sim.scene import FRUITS, SLOT_NAMES, SLOT_X, SLOT_Y, TABLE_TOP
-from sim.variation import NOMINAL, RigDraw, RigVariation, placement_distance, variation_rng
+from sim.variation import NOMINAL, RigDraw, RigVariation, variation_rng
 
 SLOT_XY = np.array([[SLOT_X, y] for y in SLOT_Y])
 ROW2_X = 0.64               # a second row of marks, nearer the front camera
@@ -30,8 +30,7 @@ def fruit_offset(rig: RigDraw, rng: np.random.Generator) -> np.ndarray:
     if hi <= 0:
         return np.zeros(2)
     angle = rng.uniform(-np.pi, np.pi)
-    distance = placement_distance((lo, hi), float(rng.uniform()), rig.even_placement)
-    return distance * np.array([np.cos(angle), np.sin(angle)])
+    return rng.uniform(lo, hi) * np.array([np.cos(angle), np.sin(angle)])
 
 
 def start_offsets(seed: int, variation: RigVariation) -> dict[str, np.ndarray]:

@@ -43,8 +43,6 @@ class RigVariation:
     object_colour: Range = (0.0, 0.0)    # per-channel change of the objects' colours (they stay what they are)
     slot_shift: Range = (0.0, 0.0)       # m, the whole row of slot marks moved on the table
     object_offset: Range = (0.0, 0.0)    # m, each object set down this far off its mark
-    even_placement: bool = False         # slot_shift and object_offset spread evenly over their disk (else
-                                         # the distance is uniform, which crowds the draws near the mark)
 
     def draw(self, rng: np.random.Generator) -> "RigDraw":
         def magnitude(r: Range) -> float:
@@ -53,12 +51,6 @@ class RigVariation:
         def vector(r: Range, dims: int = 3) -> list[float]:
             v = rng.normal(size=dims)
             return (magnitude(r) * v / np.linalg.norm(v)).tolist()
-
-        def planar(r: Range) -> list[float]:
-            if not self.even_placement or r[1] <= 0:
-                return vector(r, 2)
-            v = rng.normal(size=2)
-            return (placement_distance(r, float(rng.uniform()), True) * v / np.linalg.norm(v)).tolist()
 
         def channels(r: Range) -> list[float]:
             return (rng.choice([-1.0, 1.0], 3) * rng.uniform(r[0], r[1], 3)).tolist() if r[1] > 0 else [0.0] * 3
@@ -69,8 +61,7 @@ class RigVariation:
                        light_tilt=vector(self.light_tilt), light_tint=list(self.light_tint),
                        table_colour=channels(self.table_colour), backdrop_colour=channels(self.table_colour),
                        floor_colour=channels(self.table_colour), object_colour=channels(self.object_colour),
-                       slot_shift=planar(self.slot_shift), object_offset=self.object_offset,
-                       even_placement=self.even_placement)
+                       slot_shift=vector(self.slot_shift, 2), object_offset=self.object_offset)
 
     @property
     def nominal(self) -> bool:
@@ -93,19 +84,10 @@ class RigDraw:
     object_colour: list = field(default_factory=lambda: [0.0] * 3)
     slot_shift: list = field(default_factory=lambda: [0.0] * 2)
     object_offset: Range = (0.0, 0.0)  # the task draws each object's offset from this range
-    even_placement: bool = False       # ... evenly over its ring (placement_distance)
 
     def to_json(self) -> str:
-        return json.dumps({k: (np.round(v, 5).tolist() if isinstance(v, (list, tuple)) else v if isinstance(v, bool)
-                               else round(v, 5))
+        return json.dumps({k: (np.round(v, 5).tolist() if isinstance(v, (list, tuple)) else round(v, 5))
                            for k, v in asdict(self).items()})
-
-
-def placement_distance(r: Range, u: float, even: bool) -> float:
-    """A distance in [lo, hi] from a uniform u in [0, 1): uniform in the distance, or (even) uniform
-    over the ring's area, so that as many draws land 2-3 cm off a mark as 0-1 cm off it."""
-    lo, hi = r
-    return float(np.sqrt(lo**2 + u * (hi**2 - lo**2))) if even else lo + u * (hi - lo)
 
 
 NOMINAL = RigVariation()

@@ -288,27 +288,6 @@ def test_each_rig_shift_changes_what_it_says_and_only_that(twin, task, name):
         shift_named("fog")
 
 
-def test_even_placement_spreads_the_draws_over_the_disk(twin, task):
-    """Uniform in the distance, half the draws fall within half the range of the mark, a quarter
-    of the disk; spread evenly (even_placement), a quarter do. Same seeds, same layouts, the
-    evaluation's shifts keep their draws."""
-    from dataclasses import replace
-
-    from sim.variation import PLACEMENT, variation_rng
-
-    even = replace(PLACEMENT, even_placement=True)
-    for variation, near_share in ((PLACEMENT, 0.5), (even, 0.25)):
-        rows = np.array([np.linalg.norm(variation.draw(variation_rng(s)).slot_shift) for s in range(4000)])
-        assert rows.max() <= 0.02 + 1e-9 and abs((rows < 0.01).mean() - near_share) < 0.03
-    offsets = []
-    for seed in range(50, 58):
-        nominal_layout = task.reset(seed)
-        layout = task.reset(seed, variation=even)
-        assert layout == nominal_layout  # the variation never changes which layout a seed gives
-        offsets.append(np.linalg.norm(task.fruit_pos("apple")[:2] - task.slot_xy[layout.apple]))
-    assert max(offsets) < 0.03 + 0.012 * 1.5 and np.median(offsets) > 0.012
-
-
 def test_start_offsets_say_where_the_twin_set_the_fruit_down(twin, task):
     """sim.slot_task.start_offsets redraws an episode's placement from its seed alone (for reading
     evaluations after the fact): it matches where reset put each fruit, up to the layout's jitter."""
