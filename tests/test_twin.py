@@ -301,6 +301,7 @@ def test_start_offsets_say_where_the_twin_set_the_fruit_down(twin, task):
             assert np.abs(off - offsets[fruit]).max() <= JITTER + 0.002
             assert np.linalg.norm(offsets[fruit]) > 0.005
 
+
 def test_the_expert_solves_randomized_episodes(twin, task):
     """Objects off their marks and the slot row moved: the expert (reading the true state)
     still solves them, so randomized demonstrations are as good as nominal ones."""
