@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's sim/, for placement
+
 SAME_KEYS = ("seed", "success", "seconds", "moves", "outcome", "apple_slot", "orange_slot")
 
 
@@ -57,7 +59,6 @@ def placement(path: str) -> str:
     plus its own offset, redrawn from each episode's seed under the evaluation's shift)."""
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from sim.slot_task import start_offsets
     from sim.variation import shift_named
 
