@@ -7,7 +7,8 @@ wants to know what to expect; this measures it.
         --policies df,diffusion_policy --steps 3000 --episodes 100 --seed 700000 --out bench/results/demos
 
 A run whose checkpoint exists and a cell whose results.json exists are reused, so an
-interrupted curve continues. Prints a markdown table (for BENCHMARKS.md) with 95% Wilson
+interrupted curve continues. Policies trained on the same demos share one stage 1 (the first
+run's encoders and latents), so the comparison is of stage 2 alone. Prints a markdown table (for BENCHMARKS.md) with 95% Wilson
 intervals and the wall time of each training; writes demos_curve.json and demos_curve.png.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -34,12 +36,21 @@ def trained(policy: str, count: int, args, out: Path) -> tuple[str, float | None
     ckpt = run / "checkpoints" / "latest.pt"
     if ckpt.exists():
         return str(ckpt), None
+    share_stage1(run, count, out)
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "df_robot.cli", "train", f"task={args.task}", f"policy={policy}",
            f"data.path={args.store}", f"data.max_episodes={count}", f"train.steps={args.steps}", f"run_dir={run}",
            f"train.threads={args.threads}", *args.override]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return str(ckpt), time.perf_counter() - t0
+
+
+def share_stage1(run: Path, count: int, out: Path) -> None:
+    """Give the run another policy's stage 1 on the same demos, so a comparison isolates stage 2."""
+    theirs = sorted(out.glob(f"*_{count}/stage1.pt"))
+    if theirs and not (run / "stage1.pt").exists():
+        run.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(theirs[0], run / "stage1.pt")
 
 
 def scored(ckpt: str, where: Path, args) -> dict:
