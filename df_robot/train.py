@@ -81,6 +81,16 @@ def build_model(policy_cfg, obs_dim: int, act_dim: int) -> DiffusionForcingModel
 # stage 2: the policy on cached tokens
 # --------------------------------------------------------------------------------------
 
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast on CUDA, fp32 on the CPU
+
+
+def precision(cfg: DictConfig) -> str:
+    value = cfg.train.get("precision", "auto")
+    if value not in PRECISIONS:
+        raise UserError(f"config: train.precision={value!r}: expected one of {list(PRECISIONS)}")
+    return value
+
+
 class Stage2:
     """One stage-2 run: model, EMA, optimizer, the loop, held-out validation and checkpoints."""
 
@@ -92,6 +102,7 @@ class Stage2:
         self.held_out = held_out or []
         self.device = _device(cfg.device)
         tc, pc = cfg.train, cfg.policy
+        self.bf16 = precision(cfg) == "bf16" or (precision(cfg) == "auto" and self.device.type == "cuda")
         if tc.batch_size % self.world:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
@@ -126,7 +137,7 @@ class Stage2:
                            pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob, pc.get("obs_max_level"))
         part = slice(self.rank * B // self.world, (self.rank + 1) * B // self.world)
         dev = self.device
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = policy_loss(self.net, self.schedule, pc.kind, obs[part].to(dev), prev[part].to(dev),
                               act[part].to(dev), mask[part].to(dev), {k: v[part] for k, v in draws.items()})
         self.opt.zero_grad(set_to_none=True)
@@ -283,6 +294,7 @@ def train_config(cfg: DictConfig) -> dict:
         raise UserError(f"{run_dir}: already holds a run; pass resume=true to continue it, or another run_dir")
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
+    precision(cfg)  # a typo fails now, not after stage 1
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return TRAINERS[cfg.policy.kind](cfg, run_dir)
