@@ -1,6 +1,7 @@
 """Cost of one stage-2 training step per policy kind, the model as it trains now (memory-free
 parts batched over the tokens, teacher forcing's two passes in one call) against the
-token-by-token definition it replaced (one `denoise` call per token and pass).
+token-by-token definition it replaced (one `denoise` call per token and pass), and diffusion
+forcing under bf16 autocast (`train.precision=bf16`).
 
 Synthetic tokens with the fruit-swap model's sizes (no store needed); forward, backward and
 an AdamW step, one torch thread, the variants alternated in one process so background load
@@ -46,7 +47,7 @@ class TokenByToken(DiffusionForcingModel):
         return torch.stack(out, dim=1)
 
 
-def step_seconds(model, kind, batch, steps: int) -> float:
+def step_seconds(model, kind, batch, steps: int, bf16: bool = False) -> float:
     obs, prev_obs, act, mask = batch
     B, T, _ = obs.shape
     schedule, opt = NoiseSchedule(1000), torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -54,7 +55,8 @@ def step_seconds(model, kind, batch, steps: int) -> float:
     t0 = time.perf_counter()
     for _ in range(steps):
         draws = draw_noise(kind, B, T, obs.shape[-1] + act.shape[-1], 1000, gen)
-        loss = policy_loss(model, schedule, kind, obs, prev_obs, act, mask, draws)["loss"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # train.precision=bf16
+            loss = policy_loss(model, schedule, kind, obs, prev_obs, act, mask, draws)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -76,17 +78,18 @@ def main() -> None:
     dims = dict(obs_dim=obs_dim, act_dim=act_dim, hidden=256, blocks=3)
     variants = {
         "df": (DiffusionForcingModel(ModelDims(**dims), 1000), "df"),
+        "df_bf16": (DiffusionForcingModel(ModelDims(**dims), 1000), "df", True),
         "teacher_forcing": (DiffusionForcingModel(ModelDims(**dims), 1000), "teacher_forcing"),
         "df_token_by_token": (TokenByToken(ModelDims(**dims), 1000), "df"),
         "teacher_forcing_token_by_token": (TokenByToken(ModelDims(**dims), 1000), "teacher_forcing"),
         "diffusion_policy": (DiffusionForcingModel(ModelDims(**dims, memory=False), 1000), "diffusion_policy"),
     }
     times = {name: [] for name in variants}
-    for name, (model, kind) in variants.items():  # warm-up
-        step_seconds(model, kind, batch, 1)
+    for name, variant in variants.items():  # warm-up
+        step_seconds(*variant[:2], batch, 1, *variant[2:])
     for _ in range(args.repeats):
-        for name, (model, kind) in variants.items():
-            times[name].append(step_seconds(model, kind, batch, args.steps))
+        for name, variant in variants.items():
+            times[name].append(step_seconds(*variant[:2], batch, args.steps, *variant[2:]))
     med = {name: statistics.median(v) for name, v in times.items()}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(json.dumps({
@@ -97,6 +100,7 @@ def main() -> None:
         "df_speedup": round(med["df_token_by_token"] / med["df"], 2),
         "teacher_forcing_speedup": round(med["teacher_forcing_token_by_token"] / med["teacher_forcing"], 2),
         "teacher_forcing_over_df": round(med["teacher_forcing"] / med["df"], 2),
+        "bf16_speedup": round(med["df"] / med["df_bf16"], 2),
     }, indent=1))
 
 
