@@ -8,8 +8,9 @@ wants to know what to expect; this measures it.
 
 A run whose checkpoint exists and a cell whose results.json exists are reused, so an
 interrupted curve continues. Policies trained on the same demos share one stage 1 (the first
-run's encoders and latents), so the comparison is of stage 2 alone. Prints a markdown table (for BENCHMARKS.md) with 95% Wilson
-intervals and the wall time of each training; writes demos_curve.json and demos_curve.png.
+run's encoders and latents), so the comparison is of stage 2 alone. Prints a markdown table
+(for BENCHMARKS.md) with 95% Wilson intervals and the wall time of each training; writes
+demos_curve.json and demos_curve.png.
 """
 
 from __future__ import annotations
