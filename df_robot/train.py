@@ -104,7 +104,8 @@ def native_bf16(device: torch.device) -> bool:
 def use_bf16(cfg: DictConfig, device: torch.device) -> bool:
     """Stage 2 under bf16 autocast: the same losses to 3 digits at about 2x the speed of fp32 a step
     on this project's CPU (BENCHMARKS.md); auto takes it wherever the hardware does bf16 natively."""
-    return precision(cfg) == "bf16" or (precision(cfg) == "auto" and native_bf16(device))
+    value = precision(cfg)
+    return value == "bf16" or (value == "auto" and native_bf16(device))
 
 
 class Stage2:
