@@ -73,7 +73,7 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 def build_model(policy_cfg, obs_dim: int, act_dim: int) -> DiffusionForcingModel:
     dims = ModelDims(obs_dim=obs_dim, act_dim=act_dim, hidden=policy_cfg.hidden, blocks=policy_cfg.blocks,
-                     memory=policy_cfg.kind != "diffusion_policy")
+                     memory=policy_cfg.kind != "diffusion_policy", recall=policy_cfg.get("recall_weight", 0) > 0)
     return DiffusionForcingModel(dims, policy_cfg.K)
 
 
@@ -156,7 +156,8 @@ class Stage2:
         dev = self.device
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = policy_loss(self.net, self.schedule, pc.kind, obs[part].to(dev), prev[part].to(dev),
-                              act[part].to(dev), mask[part].to(dev), {k: v[part] for k, v in draws.items()})
+                              act[part].to(dev), mask[part].to(dev), {k: v[part] for k, v in draws.items()},
+                              pc.get("recall_weight", 0.0))
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         out["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
@@ -234,7 +235,8 @@ class Stage2:
                 last = step + 1 == tc.steps
                 if writer is not None and (step % tc.log_every == 0 or last):
                     for key, value in (("loss/total", self.history[-1]), ("loss/action", out["loss_act"]),
-                                       ("loss/observation", out["loss_obs"]), ("grad_norm", out["grad_norm"]),
+                                       ("loss/observation", out["loss_obs"]), ("loss/recall", out["loss_recall"]),
+                                       ("grad_norm", out["grad_norm"]),
                                        ("lr", self.sched.get_last_lr()[0])):
                         writer.add_scalar(key, float(value), step)
                 if self.rank == 0 and self.held_out and ((step + 1) % tc.val_every == 0 or last):

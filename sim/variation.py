@@ -6,10 +6,12 @@ A `RigVariation` holds ranges; `draw(rng)` turns them into one episode's `RigDra
 The task reads the placement part (slot row moved, objects off their marks). One mechanism
 serves two uses:
 
-- `RECORDING`: what `df-teleop record --vary NAME` draws each episode's rig from. The default,
-  `placement`, sets the marks' row and the fruits down off their marks on the nominal rig, as
-  a person resetting a scene does; `all` (`RANDOMIZED`, domain randomization) also moves the
-  camera, the light and the colours: it cost more clean success than it bought (docs/method.md);
+- `RECORDING`: what `df-teleop record --vary NAMES` draws each episode's rig from, its parts
+  joined by commas (`placement,light`). The default, `placement`, sets the marks' row and the
+  fruits down off their marks on the nominal rig, as a person resetting a scene does; `light`
+  varies the room's brightness and the light's direction, `camera` the camera mounts, `colour`
+  the table's and the objects' colours; `all` (`RANDOMIZED`, domain randomization) is every
+  part: it cost more clean success than it bought (docs/method.md);
 - `SHIFTS`: named, narrower bands for evaluation (`df-robot eval shift=light`), each one kind
   of drift a lab meets between recording and deploy. `warm_light` is a kind the randomization
   never draws (the light's colour), to see how far the robustness carries past its ranges.
@@ -103,8 +105,16 @@ RANDOMIZED = RigVariation(camera_shift=(0.0, 0.04), camera_tilt=(0.0, 3.0), wris
 # itself as it was. The ranges are RANDOMIZED's placement part.
 PLACEMENT = RigVariation(slot_shift=(0.0, 0.02), object_offset=(0.0, 0.03))
 
-# What `df-teleop record --vary NAME` draws each episode's rig from.
-RECORDING = {"none": NOMINAL, "placement": PLACEMENT, "all": RANDOMIZED}
+# RANDOMIZED's other parts, each alone: a lab whose light changes through the day, whose cameras
+# get bumped, whose table cloth and fruit change.
+LIGHT = RigVariation(light_scale=RANDOMIZED.light_scale, light_tilt=RANDOMIZED.light_tilt)
+CAMERA = RigVariation(camera_shift=RANDOMIZED.camera_shift, camera_tilt=RANDOMIZED.camera_tilt,
+                      wrist_shift=RANDOMIZED.wrist_shift, wrist_tilt=RANDOMIZED.wrist_tilt)
+COLOUR = RigVariation(table_colour=RANDOMIZED.table_colour, object_colour=RANDOMIZED.object_colour)
+
+# What `df-teleop record --vary NAME[,NAME...]` draws each episode's rig from.
+RECORDING = {"none": NOMINAL, "placement": PLACEMENT, "light": LIGHT, "camera": CAMERA, "colour": COLOUR,
+             "all": RANDOMIZED}
 
 SHIFTS = {
     "camera": RigVariation(camera_shift=(0.015, 0.03), camera_tilt=(1.0, 2.5)),   # a bumped tripod
@@ -126,13 +136,21 @@ def shift_named(name: str) -> RigVariation:
     return SHIFTS[name]
 
 
-def recording_variation(name: str) -> RigVariation:
-    """One of RECORDING by name (a one-line error naming them)."""
+def recording_variation(names: str) -> RigVariation:
+    """RECORDING's parts named in `names` (comma-separated), joined: each field from the part that
+    varies it (a one-line error naming the known parts)."""
     from df_robot.errors import UserError
 
-    if name not in RECORDING:
-        raise UserError(f"--vary {name!r}: no such recording variation; known: {', '.join(RECORDING)}")
-    return RECORDING[name]
+    parts = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in parts if n not in RECORDING]
+    if unknown or not parts:
+        raise UserError(f"--vary {names!r}: no such recording variation {', '.join(unknown) or '(none given)'}; "
+                        f"known: {', '.join(RECORDING)}, or several joined by commas (placement,light)")
+    joined = {}
+    for part in parts:
+        joined.update({f.name: getattr(RECORDING[part], f.name) for f in fields(RigVariation)
+                       if getattr(RECORDING[part], f.name) != getattr(NOMINAL, f.name)})
+    return RigVariation(**joined)
 
 
 def variation_from_dict(d: dict) -> RigVariation:

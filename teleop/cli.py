@@ -20,6 +20,9 @@ def _record(args) -> int:
         task_class(args.task)  # the twin has it, or one line naming those it has
     if args.episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {args.episodes}")
+    from sim.variation import recording_variation
+
+    recording_variation(args.vary)  # a part the twin does not know is one line, before anything is written
     out = Path(args.out or f"datasets/{args.task}.zarr")
     if args.robot == "franka" and args.device == "scripted":
         args.device = "spacemouse-script"
@@ -74,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--keep-failed", action="store_true",
                      help="also commit failed episodes (with success=false; training skips them by default)")
     rec.add_argument("--image-codec", choices=["blosc", "jpeg"], default="blosc")
-    rec.add_argument("--vary", choices=["none", "placement", "all"], default="placement",
+    rec.add_argument("--vary", default="placement", metavar="NAME[,NAME]",
                      help="twin only: what each episode's rig draws from its seed. none: the nominal rig; placement: "
-                     "the marks' row and each fruit set down up to 2-3 cm off, as a person resets a scene (the default); all: "
-                     "also camera poses, light and colours (docs/method.md says what each measured)")
+                     "the marks' row and each fruit set down up to 2-3 cm off, as a person resets a scene (the default); "
+                     "light: the room's brightness and the light's direction; camera: the camera mounts; colour: the "
+                     "table's and the objects' colours; all: every part. Join parts with commas (placement,light); "
+                     "docs/method.md says what each measured")
     rec.add_argument("--randomize", dest="vary", action="store_const", const="all", help="the same as --vary all")
     rec.add_argument("--no-randomize", dest="vary", action="store_const", const="none", help="the same as --vary none")
     rec.set_defaults(func=_record)

@@ -10,9 +10,10 @@ from df_robot.policy.tokens import build_token_data
 OBS_DIM, ACT, CHUNK = 6, 2, 2
 
 
-def cue_episodes(n: int, tokens: int, seed: int):
+def cue_episodes(n: int, tokens: int, seed: int, late: int | None = None):
     """A memory task: only the first observation carries a cue (+1 or -1, in dim 0); the
-    observations after it are the same whatever the cue; every action is the cue."""
+    observations after it are the same whatever the cue; every action is the cue (with `late`,
+    only the last `late` tokens' actions: the cue is needed long after it was seen, and 0 before)."""
     rng = np.random.default_rng(seed)
     obs, acts, cues = [], [], []
     for _ in range(n):
@@ -22,6 +23,8 @@ def cue_episodes(n: int, tokens: int, seed: int):
         o[:, 0, 1:] = rng.normal(0, 0.05, (frames, OBS_DIM - 1))
         o[:CHUNK, 0, 0] = cue
         a = np.full((frames, ACT), cue, np.float32)
+        if late is not None:
+            a[:-late * CHUNK, 0] = 0.0
         a[:, 1] = np.linspace(-1, 1, frames)  # a second, cue-free action dim: time
         obs.append(o)
         acts.append(a)

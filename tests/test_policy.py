@@ -99,19 +99,21 @@ def test_model_overfits_and_the_sampler_returns_the_training_actions(tmp_path):
     assert np.median(errs) < 0.15, errs
 
 
-def memory_accuracy(kind, tmp_path, steps):
-    data, *_ = cue_data(n=64, tokens=5, seed=0)
-    cfg = tiny_cfg(tmp_path / kind, f"policy={kind}", f"train.steps={steps}", "train.lr=2e-3", "policy.k_obs=0")
-    out = train_on_tokens(cfg, data, tmp_path / kind, progress=False)
+def memory_accuracy(kind, tmp_path, steps, tokens=5, late=None, *overrides):
+    obs, acts, _ = cue_episodes(64, tokens, seed=0, late=late)
+    data = build_token_data(obs, acts, CHUNK)
+    run = tmp_path / ("recall" if overrides else kind)
+    cfg = tiny_cfg(run, f"policy={kind}", f"train.steps={steps}", "train.lr=2e-3", "policy.k_obs=0", *overrides)
+    out = train_on_tokens(cfg, data, run, progress=False)
     ckpt = Checkpoint.load(out["checkpoint"])
     model = DiffusionForcingModel(ModelDims(**ckpt.dims), 1000)
     model.load_state_dict(ckpt.ema)
     sampler = PolicySampler(model, ckpt.policy, data.obs_norm, data.act_norm, CHUNK, steps=10, k_obs=0, seed=1)
-    obs, _, cues = cue_episodes(40, 5, seed=99)  # fresh episodes
+    obs, _, cues = cue_episodes(40, tokens, seed=99, late=late)  # fresh episodes
     right = 0
     for o, cue in zip(obs, cues):
         sampler.reset()
-        for t in range(5):
+        for t in range(tokens):
             frame = torch.from_numpy(o[t * CHUNK, 0])
             if t > 0:
                 sampler.observe(torch.from_numpy(o[t * CHUNK - 1, 0]))
@@ -156,6 +158,18 @@ def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
     dp = memory_accuracy("diffusion_policy", tmp_path, steps=500)
     assert df >= 0.9, df
     assert dp <= 0.75, dp
+
+
+def test_the_recall_head_carries_a_cue_needed_long_after_it_was_seen(tmp_path):
+    """The cue is seen at the first of 40 tokens and acted on only in the last two (return_apple's
+    shape). On the denoising loss alone the memory has let it go by then (chance); asked to recall
+    the first observation from every z_t, it keeps it."""
+    plain = memory_accuracy("df", tmp_path, 300, 40, 2)
+    recall = memory_accuracy("df", tmp_path, 300, 40, 2, "policy.recall_weight=1.0")
+    assert recall >= 0.9, recall
+    assert recall - plain >= 0.25, (plain, recall)
+    ckpt = Checkpoint.load(tmp_path / "recall" / "checkpoints" / "latest.pt")
+    assert ckpt.dims["recall"] and "recall.weight" in ckpt.weights  # deploy loads it like any other
 
 
 def test_all_phases_makes_every_frame_a_token_start_and_every_sequence_starts_at_rest():

@@ -95,3 +95,25 @@ def test_record_with_the_fruit_set_down_off_their_marks(tmp_path):
         assert 0 < np.linalg.norm(rig["slot_shift"]) <= 0.02
     assert rigs[0]["slot_shift"] != rigs[1]["slot_shift"]
     assert s.meta("success").tolist() == [True, True]  # the expert grasps the fruit where it lies
+
+
+def test_recording_variations_join_by_comma_and_a_wrong_one_is_one_line(tmp_path, capsys):
+    """--vary placement,light varies both (the light's brightness and direction as well as the
+    marks), and nothing else; a part the twin does not know is refused before anything is written."""
+    out = tmp_path / "room.zarr"
+    assert main(["record", "--task", "place_apple", "--episodes", "2", "--workers", "1", "--image-size", "32",
+                 "--vary", "placement,light", "--out", str(out)]) == 0
+    s = EpisodeStore(out)
+    assert s.attrs["vary"] == "placement,light"
+    assert s.attrs["rig_variation"]["light_scale"] == [0.45, 1.35] and s.attrs["rig_variation"]["slot_shift"] == [0.0, 0.02]
+    rigs = [json.loads(r) for r in s.meta("rig")]
+    for rig in rigs:
+        assert rig["light_scale"] != 1.0 and 0 < np.linalg.norm(rig["light_tilt"]) <= 30
+        assert 0 < np.linalg.norm(rig["slot_shift"]) <= 0.02
+        assert rig["camera_shift"] == [0.0] * 3 and rig["table_colour"] == [0.0] * 3
+    assert rigs[0]["light_scale"] != rigs[1]["light_scale"]
+    bad = tmp_path / "fog.zarr"
+    assert main(["record", "--episodes", "1", "--vary", "placement,fog", "--out", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "--vary 'placement,fog'" in err and "fog" in err and "known: none, placement, light" in err
+    assert "Traceback" not in err and not bad.exists()

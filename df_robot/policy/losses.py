@@ -7,7 +7,8 @@
 - diffusion_policy: memoryless; the clean observations of the last two frames condition the
   denoising of the action chunk.
 Constant loss weights (no SNR weighting), the observation and the action parts averaged
-separately so neither swamps the other.
+separately so neither swamps the other. With a recall head (`policy.recall_weight` > 0), the
+memory after every token is also asked for the episode's first observation.
 """
 
 from __future__ import annotations
@@ -44,20 +45,27 @@ def draw_noise(kind: str, B: int, T: int, D: int, K: int, generator: torch.Gener
 
 
 def policy_loss(model: DiffusionForcingModel, schedule: NoiseSchedule, kind: str, obs, prev_obs, act, mask,
-                draws: dict) -> dict:
+                draws: dict, recall_weight: float = 0.0) -> dict:
     D_obs = obs.shape[-1]
     x0 = torch.cat([obs, act], dim=-1)
     k_obs, k_act, eps = draws["k_obs"].to(x0.device), draws["k_act"].to(x0.device), draws["eps"].to(x0)
     x_noisy = torch.cat([schedule.add_noise(obs, k_obs, eps[..., :D_obs]),
                          schedule.add_noise(act, k_act, eps[..., D_obs:])], dim=-1)
+    recalls = model.dims.recall and kind != "diffusion_policy"
     if kind == "df":
-        pred = model(x_noisy, k_obs, k_act)
+        pred = model(x_noisy, k_obs, k_act, memories=recalls)
     elif kind == "teacher_forcing":
         zeros = torch.zeros_like(k_obs)
-        pred = model(x_noisy, k_obs, k_act, x_memory=x0, k_memory=(zeros, zeros))
+        pred = model(x_noisy, k_obs, k_act, x_memory=x0, k_memory=(zeros, zeros), memories=recalls)
     else:
         pred = model(x_noisy, k_obs, k_act, cond_obs=torch.cat([prev_obs, obs], dim=-1))
     mask = mask.float()
+    zero = torch.zeros((), device=x0.device)
+    loss_recall = zero
+    if recalls:
+        pred, memories = pred
+        loss_recall = masked_mse(model.recall(memories), obs[:, :1].expand_as(obs), mask)
     loss_act = masked_mse(pred[..., D_obs:], act, mask)
-    loss_obs = masked_mse(pred[..., :D_obs], obs, mask) if kind == "df" else torch.zeros((), device=x0.device)
-    return {"loss": loss_act + loss_obs, "loss_act": loss_act.detach(), "loss_obs": loss_obs.detach()}
+    loss_obs = masked_mse(pred[..., :D_obs], obs, mask) if kind == "df" else zero
+    return {"loss": loss_act + loss_obs + recall_weight * loss_recall, "loss_act": loss_act.detach(),
+            "loss_obs": loss_obs.detach(), "loss_recall": loss_recall.detach()}

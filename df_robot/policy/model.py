@@ -13,6 +13,10 @@ so one deploy step costs the same at step 10 and at step 1000. The initial memor
 learned vector used both in training and at deploy (the reference code trains one and
 deploys zeros). The noise levels enter every block (AdaLN: scale, shift and gate).
 
+Optionally (`recall`), a linear head asks every z_t for the episode's first observation, in
+training only: the denoising loss alone rewards keeping a cue for as long as the demos need
+it, through every GRU step in between, and over tens of seconds that gradient fades.
+
 The memoryless Diffusion Policy baseline is the same denoiser without the memory,
 conditioned on the clean observations of the last two frames instead.
 """
@@ -34,6 +38,7 @@ class ModelDims:
     blocks: int = 3
     memory: bool = True  # False: the memoryless Diffusion Policy baseline
     cond_obs: int = 2    # memoryless only: observations conditioned on (the last two frames)
+    recall: bool = False  # a head that recalls the episode's first observation from the memory (training only)
 
 
 def level_embedding(k: torch.Tensor, K: int, dim: int) -> torch.Tensor:
@@ -76,6 +81,8 @@ class DiffusionForcingModel(nn.Module):
         if dims.memory:
             self.gru = nn.GRUCell(d, d)
             self.z0 = nn.Parameter(torch.zeros(d))
+            if dims.recall:
+                self.recall = nn.Linear(d, dims.obs_dim)
 
     # -- one token ----------------------------------------------------------------------------
     def denoise(self, context: torch.Tensor, x_noisy: torch.Tensor, k_obs: torch.Tensor, k_act: torch.Tensor):
@@ -106,8 +113,8 @@ class DiffusionForcingModel(nn.Module):
         return self.gru(h, z)
 
     # -- a whole sequence (training) ------------------------------------------------------------
-    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None):
-        """x0 predictions for every token of (B, T, D) sequences.
+    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None, memories=False):
+        """x0 predictions for every token of (B, T, D) sequences (and, with `memories`, each z_t).
 
         Memory: z is updated from each token as fed (its noisy version: diffusion forcing), or,
         when `x_memory` is given, from that version at levels `k_memory` (teacher forcing feeds
@@ -125,10 +132,12 @@ class DiffusionForcingModel(nn.Module):
         # unbind, not x[:, t]: a slice's backward would write a full-size gradient per token
         x_in, modulations = x_in.unbind(1), list(zip(*(m.unbind(1) for m in modulations)))
         z = self.initial_memory(B)
-        out = []
+        out, zs = [], []
         for t in range(T):
             context = z if x_memory is None else z.repeat(2, 1)
             h = self.trunk(context, x_in[t], modulations[t])
             out.append(h[:B])
             z = self.step_memory(h[-B:], z)
-        return self.head(torch.stack(out, dim=1))
+            zs.append(z)
+        x0 = self.head(torch.stack(out, dim=1))
+        return (x0, torch.stack(zs, dim=1)) if memories else x0
