@@ -71,10 +71,23 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_model(policy_cfg, obs_dim: int, act_dim: int) -> DiffusionForcingModel:
+def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False) -> DiffusionForcingModel:
     dims = ModelDims(obs_dim=obs_dim, act_dim=act_dim, hidden=policy_cfg.hidden, blocks=policy_cfg.blocks,
-                     memory=policy_cfg.kind != "diffusion_policy", recall=policy_cfg.get("recall_weight", 0) > 0)
+                     memory=policy_cfg.kind != "diffusion_policy", recall=recall)
     return DiffusionForcingModel(dims, policy_cfg.K)
+
+
+def recall_weight(cfg: DictConfig) -> float:
+    """The recall head's loss weight: the policy's, or where that is null the task's. A task whose
+    cue is needed long after it was seen asks for it (return_apple); elsewhere 0, because on fruit
+    swap it cost a few points (docs/experiments.md)."""
+    value = cfg.policy.get("recall_weight")
+    where = "policy.recall_weight"
+    if value is None:
+        value, where = cfg.task.get("recall_weight", 0.0), "task.recall_weight"
+    if not isinstance(value, (int, float)) or value < 0:
+        raise UserError(f"config: {where}={value!r}: expected a weight >= 0 (0: no recall head)")
+    return float(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -123,7 +136,8 @@ class Stage2:
         if tc.batch_size % self.world:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
-        self.model = build_model(pc, data.obs_dim, data.act_dim).to(self.device)
+        self.recall_weight = recall_weight(cfg)
+        self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
@@ -157,7 +171,7 @@ class Stage2:
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = policy_loss(self.net, self.schedule, pc.kind, obs[part].to(dev), prev[part].to(dev),
                               act[part].to(dev), mask[part].to(dev), {k: v[part] for k, v in draws.items()},
-                              pc.get("recall_weight", 0.0))
+                              self.recall_weight)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         out["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
@@ -314,6 +328,7 @@ def train_config(cfg: DictConfig) -> dict:
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
+    recall_weight(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return TRAINERS[cfg.policy.kind](cfg, run_dir)

@@ -95,11 +95,24 @@ def test_data_parallel_gloo_matches_one_process(tmp_path):
     ("train.stepz=3", "train.stepz: no such key"),
     ("train.steps=abc", "train.steps: expected int"),
     ("train.precision=fp16", "train.precision='fp16': expected one of ['auto', 'bf16', 'fp32']"),
+    ("policy.recall_weight=-1", "policy.recall_weight=-1: expected a weight >= 0"),
 ])
 def test_config_errors_are_one_line(override, message, capsys):
     assert cli_main(["train", override]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_the_recall_head_is_the_tasks_choice_unless_the_policy_says():
+    """return_apple (a cue needed ~30 s later) asks for the recall head, fruit swap does not; an
+    explicit policy.recall_weight wins either way."""
+    from df_robot.config import compose
+    from df_robot.train import recall_weight
+
+    assert recall_weight(compose(["task=return_apple"])) == 1.0
+    assert recall_weight(compose(["task=fruit_swap"])) == 0.0
+    assert recall_weight(compose(["task=return_apple", "policy.recall_weight=0"])) == 0.0
+    assert recall_weight(compose(["task=fruit_swap", "policy.recall_weight=0.5"])) == 0.5
 
 
 def test_bf16_on_the_cpu_trains_as_well_as_fp32(tmp_path):
