@@ -57,8 +57,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     store = EpisodeStore(args.store)
-    if args.label not in store.meta_keys():
-        print(f"{args.store}: no meta/{args.label}; it has {', '.join(store.meta_keys())}")
+    if args.label not in store.meta_keys:
+        print(f"{args.store}: no meta/{args.label}; it has {', '.join(store.meta_keys)}")
         return 1
     n = min(args.episodes, store.n_episodes)
     policy = ImagePolicy(Checkpoint.load(args.checkpoint))
