@@ -71,23 +71,33 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False) -> DiffusionForcingModel:
+def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False, recall_lags=()) -> DiffusionForcingModel:
     dims = ModelDims(obs_dim=obs_dim, act_dim=act_dim, hidden=policy_cfg.hidden, blocks=policy_cfg.blocks,
-                     memory=policy_cfg.kind != "diffusion_policy", recall=recall)
+                     memory=policy_cfg.kind != "diffusion_policy", recall=recall, recall_lags=tuple(recall_lags))
     return DiffusionForcingModel(dims, policy_cfg.K)
 
 
+def _policy_or_task(cfg: DictConfig, key: str, default):
+    """(value, where): the policy's `key`, or where that is null the task's."""
+    value = cfg.policy.get(key)
+    return (value, f"policy.{key}") if value is not None else (cfg.task.get(key, default), f"task.{key}")
+
+
 def recall_weight(cfg: DictConfig) -> float:
-    """The recall head's loss weight: the policy's, or where that is null the task's. A task whose
-    cue is needed long after it was seen asks for it (return_apple); elsewhere 0, because on fruit
-    swap it cost a few points (docs/experiments.md)."""
-    value = cfg.policy.get("recall_weight")
-    where = "policy.recall_weight"
-    if value is None:
-        value, where = cfg.task.get("recall_weight", 0.0), "task.recall_weight"
+    """The recall head's loss weight. A task whose cue is needed long after it was seen asks for it
+    (return_apple); elsewhere 0, because on fruit swap it cost a few points (docs/experiments.md)."""
+    value, where = _policy_or_task(cfg, "recall_weight", 0.0)
     if not isinstance(value, (int, float)) or value < 0:
         raise UserError(f"config: {where}={value!r}: expected a weight >= 0 (0: no recall head)")
     return float(value)
+
+
+def recall_lags(cfg: DictConfig) -> tuple:
+    """How many tokens back the memory is also asked to recall an observation, besides the first."""
+    value, where = _policy_or_task(cfg, "recall_lags", [])
+    if not all(isinstance(v, int) and v > 0 for v in value):
+        raise UserError(f"config: {where}={list(value)!r}: expected token counts > 0, like [8]")
+    return tuple(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -137,7 +147,7 @@ class Stage2:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
         self.recall_weight = recall_weight(cfg)
-        self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0).to(self.device)
+        self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
@@ -328,7 +338,7 @@ def train_config(cfg: DictConfig) -> dict:
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
-    recall_weight(cfg)
+    recall_weight(cfg), recall_lags(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return TRAINERS[cfg.policy.kind](cfg, run_dir)

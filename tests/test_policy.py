@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from df_robot.policy.losses import recall_targets
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels, sample_levels
 from df_robot.policy.normalizer import Normalizer
@@ -158,6 +159,14 @@ def test_memory_is_real_df_remembers_and_diffusion_policy_cannot(tmp_path):
     dp = memory_accuracy("diffusion_policy", tmp_path, steps=500)
     assert df >= 0.9, df
     assert dp <= 0.75, dp
+
+
+def test_recall_targets_are_the_first_observation_and_the_ones_lags_back():
+    obs = torch.arange(6.0).view(1, 6, 1) + 10  # token t observed 10 + t
+    targets = recall_targets(obs, (2, 8))[0]
+    assert targets[:, 0].tolist() == [10] * 6                    # the first, at every token
+    assert targets[:, 1].tolist() == [10, 10, 10, 11, 12, 13]    # two back (the first while none)
+    assert targets[:, 2].tolist() == [10] * 6                    # eight back: none yet in six tokens
 
 
 def test_the_recall_head_carries_a_cue_needed_long_after_it_was_seen(tmp_path):

@@ -8,7 +8,8 @@
   denoising of the action chunk.
 Constant loss weights (no SNR weighting), the observation and the action parts averaged
 separately so neither swamps the other. With a recall head (`policy.recall_weight` > 0), the
-memory after every token is also asked for the episode's first observation.
+memory after every token is also asked for the episode's first observation (and for the ones
+`recall_lags` tokens back).
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def draw_noise(kind: str, B: int, T: int, D: int, K: int, generator: torch.Gener
     return {"k_obs": k_obs, "k_act": k_act, "eps": torch.randn(B, T, D, generator=generator)}
 
 
+def recall_targets(obs: torch.Tensor, lags) -> torch.Tensor:
+    """What the memory after token t is asked to recall: the first observation, then the one
+    `lag` tokens back for each lag (the first while there is none)."""
+    T, first = obs.shape[1], obs[:, :1]
+    back = [torch.cat([first.expand(-1, min(lag, T), -1), obs[:, :max(T - lag, 0)]], 1) for lag in lags]
+    return torch.cat([first.expand_as(obs), *back], -1)
+
+
 def policy_loss(model: DiffusionForcingModel, schedule: NoiseSchedule, kind: str, obs, prev_obs, act, mask,
                 draws: dict, recall_weight: float = 0.0) -> dict:
     D_obs = obs.shape[-1]
@@ -64,7 +73,7 @@ def policy_loss(model: DiffusionForcingModel, schedule: NoiseSchedule, kind: str
     loss_recall = zero
     if recalls:
         pred, memories = pred
-        loss_recall = masked_mse(model.recall(memories), obs[:, :1].expand_as(obs), mask)
+        loss_recall = masked_mse(model.recall(memories), recall_targets(obs, model.dims.recall_lags), mask)
     loss_act = masked_mse(pred[..., D_obs:], act, mask)
     loss_obs = masked_mse(pred[..., :D_obs], obs, mask) if kind == "df" else zero
     return {"loss": loss_act + loss_obs + recall_weight * loss_recall, "loss_act": loss_act.detach(),

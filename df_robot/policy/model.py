@@ -13,9 +13,10 @@ so one deploy step costs the same at step 10 and at step 1000. The initial memor
 learned vector used both in training and at deploy (the reference code trains one and
 deploys zeros). The noise levels enter every block (AdaLN: scale, shift and gate).
 
-Optionally (`recall`), a linear head asks every z_t for the episode's first observation, in
-training only: the denoising loss alone rewards keeping a cue for as long as the demos need
-it, through every GRU step in between, and over tens of seconds that gradient fades.
+Optionally (`recall`), a linear head asks every z_t for the episode's first observation (and
+the ones `recall_lags` tokens back), in training only: the denoising loss alone rewards keeping
+a cue for as long as the demos need it, through every GRU step in between, and over tens of
+seconds that gradient fades.
 
 The memoryless Diffusion Policy baseline is the same denoiser without the memory,
 conditioned on the clean observations of the last two frames instead.
@@ -39,6 +40,7 @@ class ModelDims:
     memory: bool = True  # False: the memoryless Diffusion Policy baseline
     cond_obs: int = 2    # memoryless only: observations conditioned on (the last two frames)
     recall: bool = False  # a head that recalls the episode's first observation from the memory (training only)
+    recall_lags: tuple = ()  # ... and the observations these many tokens back (the episode's progress)
 
 
 def level_embedding(k: torch.Tensor, K: int, dim: int) -> torch.Tensor:
@@ -82,7 +84,7 @@ class DiffusionForcingModel(nn.Module):
             self.gru = nn.GRUCell(d, d)
             self.z0 = nn.Parameter(torch.zeros(d))
             if dims.recall:
-                self.recall = nn.Linear(d, dims.obs_dim)
+                self.recall = nn.Linear(d, dims.obs_dim * (1 + len(dims.recall_lags)))
 
     # -- one token ----------------------------------------------------------------------------
     def denoise(self, context: torch.Tensor, x_noisy: torch.Tensor, k_obs: torch.Tensor, k_act: torch.Tensor):
