@@ -108,9 +108,10 @@ def test_the_recall_head_is_the_tasks_choice_unless_the_policy_says():
     """return_apple (a cue needed ~30 s later) asks for the recall head, fruit swap does not; an
     explicit policy.recall_weight wins either way."""
     from df_robot.config import compose
-    from df_robot.train import recall_weight
+    from df_robot.train import recall_lags, recall_weight
 
     assert recall_weight(compose(["task=return_apple"])) == 1.0
+    assert recall_lags(compose(["task=return_apple"])) == (8,) and recall_lags(compose(["task=fruit_swap"])) == ()
     assert recall_weight(compose(["task=fruit_swap"])) == 0.0
     assert recall_weight(compose(["task=return_apple", "policy.recall_weight=0"])) == 0.0
     assert recall_weight(compose(["task=fruit_swap", "policy.recall_weight=0.5"])) == 0.5
