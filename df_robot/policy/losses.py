@@ -60,20 +60,21 @@ def policy_loss(model: DiffusionForcingModel, schedule: NoiseSchedule, kind: str
     k_obs, k_act, eps = draws["k_obs"].to(x0.device), draws["k_act"].to(x0.device), draws["eps"].to(x0)
     x_noisy = torch.cat([schedule.add_noise(obs, k_obs, eps[..., :D_obs]),
                          schedule.add_noise(act, k_act, eps[..., D_obs:])], dim=-1)
-    recalls = model.dims.recall and kind != "diffusion_policy"
+    dims = getattr(model, "module", model).dims  # the model itself, or inside DistributedDataParallel
+    recalls = dims.recall and dims.memory
     if kind == "df":
-        pred = model(x_noisy, k_obs, k_act, memories=recalls)
+        pred = model(x_noisy, k_obs, k_act, recall=recalls)
     elif kind == "teacher_forcing":
         zeros = torch.zeros_like(k_obs)
-        pred = model(x_noisy, k_obs, k_act, x_memory=x0, k_memory=(zeros, zeros), memories=recalls)
+        pred = model(x_noisy, k_obs, k_act, x_memory=x0, k_memory=(zeros, zeros), recall=recalls)
     else:
         pred = model(x_noisy, k_obs, k_act, cond_obs=torch.cat([prev_obs, obs], dim=-1))
     mask = mask.float()
     zero = torch.zeros((), device=x0.device)
     loss_recall = zero
     if recalls:
-        pred, memories = pred
-        loss_recall = masked_mse(model.recall(memories), recall_targets(obs, model.dims.recall_lags), mask)
+        pred, recalled = pred
+        loss_recall = masked_mse(recalled, recall_targets(obs, dims.recall_lags), mask)
     loss_act = masked_mse(pred[..., D_obs:], act, mask)
     loss_obs = masked_mse(pred[..., :D_obs], obs, mask) if kind == "df" else zero
     return {"loss": loss_act + loss_obs + recall_weight * loss_recall, "loss_act": loss_act.detach(),

@@ -115,8 +115,9 @@ class DiffusionForcingModel(nn.Module):
         return self.gru(h, z)
 
     # -- a whole sequence (training) ------------------------------------------------------------
-    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None, memories=False):
-        """x0 predictions for every token of (B, T, D) sequences (and, with `memories`, each z_t).
+    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None, recall=False):
+        """x0 predictions for every token of (B, T, D) sequences (and, with `recall`, what the
+        recall head reads off each z_t).
 
         Memory: z is updated from each token as fed (its noisy version: diffusion forcing), or,
         when `x_memory` is given, from that version at levels `k_memory` (teacher forcing feeds
@@ -142,4 +143,4 @@ class DiffusionForcingModel(nn.Module):
             z = self.step_memory(h[-B:], z)
             zs.append(z)
         x0 = self.head(torch.stack(out, dim=1))
-        return (x0, torch.stack(zs, dim=1)) if memories else x0
+        return (x0, self.recall(torch.stack(zs, dim=1))) if recall else x0
