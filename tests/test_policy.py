@@ -332,3 +332,19 @@ def test_augmentation_defaults_to_the_random_shift_and_jitters_only_when_asked()
     assert means.max() > 0.02  # brightness and white balance moved, per image and channel
     flat = torch.full((1, 3, 32, 32), 0.2)
     assert torch.allclose(Augment(shift=0, rotate=5.0)(flat, torch.Generator()), flat, atol=1e-5)  # geometry only
+
+
+def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not():
+    from df_robot.policy.augment import Augment
+    from df_robot.policy.autoencoder import standardize
+
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.6
+    change = lambda y: float((standardize(y) - standardize(x)).abs().mean())  # noqa: E731
+    dimmer = (x + 1) * 0.6 - 1  # the same scene, 0.6x the light
+    lit = Augment(shift=0, light=0.3)(x, torch.Generator().manual_seed(1))
+    assert lit.shape == x.shape and lit.min() >= -1 and lit.max() <= 1
+    assert change(dimmer) < 0.03 < 0.06 < change(lit)  # a lamp turned is not a gain standardizing removes
+    assert torch.equal(lit, Augment(shift=0, light=0.3)(x, torch.Generator().manual_seed(1)))  # seeded
+    grey = Augment(shift=0, light=0.3)(torch.zeros(8, 3, 32, 32), torch.Generator().manual_seed(2))
+    assert grey.std(dim=(2, 3)).min() > 0.005  # a flat picture comes back lit unevenly, each one
+    assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked

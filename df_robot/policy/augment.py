@@ -2,7 +2,10 @@
 
 Geometric: a random shift of a few pixels (Diffusion Policy's random crop) and, when asked, a
 small rotation (a camera turned a little on its mount). Photometric, when asked: brightness,
-contrast, saturation and per-channel gains (another room light, another white balance).
+contrast, saturation and per-channel gains (another room light, another white balance); and
+light falling differently (`light`): a smooth gain across the picture (a lamp turned), a
+highlight moved or gone, and a tone curve (a dimmer room clips other parts of the picture).
+Standardizing an image takes out a global gain; these survive it, as a moved lamp's do.
 Only the shift is on by default: light and colour are taken out by standardizing each image
 (`policy.standardize_images`, autoencoder.py), which measured better (docs/method.md). An autoencoder asked to undo the colour jitter (a light-invariant latent)
 was tried and dropped: on randomized demonstrations it cannot tell the jitter from the
@@ -26,10 +29,12 @@ class Augment:
     shift: int = 4           # pixels, each direction
     rotate: float = 0.0      # degrees, each direction
     colour: float = 0.0      # relative amplitude of brightness, contrast, saturation; half of it per-channel gain
+    light: float = 0.0       # relative amplitude of the gain's slope and highlight; the tone curve's log-gamma
 
     @classmethod
     def from_config(cls, pc) -> "Augment":
-        return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)), colour=float(pc.get("aug_colour", 0.0)))
+        return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)), colour=float(pc.get("aug_colour", 0.0)),
+                   light=float(pc.get("aug_light", 0.0)))
 
     def geometric(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """(N, 3, H, W) in [-1, 1]. Without a rotation, exactly the random shift of earlier runs."""
@@ -56,8 +61,25 @@ class Augment:
         img = (img - grey) * u(n, 1, 1, 1) + grey
         return img.clamp(0, 1) * 2 - 1
 
+    def lighting(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """The scene under a lamp turned or dimmed: img**gamma * (1 + slope + highlight)."""
+        if self.light <= 0:
+            return x
+        n, _, h, w = x.shape
+        a = self.light
+        sym = lambda *shape: torch.rand(*shape, generator=gen) * 2 - 1  # noqa: E731
+        v, u = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        angle = torch.rand(n, 1, 1, generator=gen) * 2 * math.pi
+        slope = sym(n, 1, 1) * a * (u * angle.cos() + v * angle.sin())
+        centre, width = sym(n, 2, 1, 1), 0.2 + 0.4 * torch.rand(n, 1, 1, generator=gen)
+        blob = torch.exp(-((u - centre[:, 0]) ** 2 + (v - centre[:, 1]) ** 2) / (2 * width ** 2))
+        gain = (1 + slope + sym(n, 1, 1) * a * blob).clamp_min(0.05)[:, None]
+        gamma = torch.exp(sym(n, 1, 1, 1) * a)
+        img = ((x + 1) / 2).clamp(0, 1) ** gamma * gain
+        return img.clamp(0, 1) * 2 - 1
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return self.photometric(self.geometric(x, gen), gen)
+        return self.lighting(self.photometric(self.geometric(x, gen), gen), gen)
 
     def as_dict(self) -> dict:
-        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour}
+        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour, "light": self.light}
