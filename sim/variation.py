@@ -14,7 +14,9 @@ serves two uses:
   part: it cost more clean success than it bought (docs/method.md);
 - `SHIFTS`: named, narrower bands for evaluation (`df-robot eval shift=light`), each one kind
   of drift a lab meets between recording and deploy. `warm_light` is a kind the randomization
-  never draws (the light's colour), to see how far the robustness carries past its ranges.
+  never draws (the light's colour), to see how far the robustness carries past its ranges;
+  `bright_light` a brighter room, added after the light augmentation was chosen on `light` and
+  `warm_light`, to judge it on a light it was not tuned on.
 
 A draw comes from its own random stream (seeded by the episode's seed), so the same seed
 gives the same layout with or without a variation, and a shifted evaluation runs the very
@@ -122,6 +124,7 @@ SHIFTS = {
     "colour": RigVariation(table_colour=(0.06, 0.12), object_colour=(0.02, 0.05)),  # another table cloth, other fruit
     "placement": RigVariation(slot_shift=(0.01, 0.02), object_offset=(0.015, 0.03)),  # set down off the marks
     "warm_light": RigVariation(light_tint=(1.0, 0.82, 0.62), light_scale=(0.8, 0.9)),  # beyond RANDOMIZED's kinds
+    "bright_light": RigVariation(light_scale=(1.2, 1.35), light_tilt=(10.0, 25.0)),  # a sunny afternoon
 }
 
 
