@@ -297,6 +297,18 @@ def test_ctrl_c_leaves_the_robot_holding(twin):
     assert np.linalg.norm(twin.robot.state().ee_pos - held.pos) < 0.01  # it stays where it was told
 
 
+def test_the_success_interval_holds_the_rate_at_every_count():
+    """A perfect score once lost a whole evaluation: 100/100 gave an upper bound of 0.9999999999999999,
+    and the summary plot refused the negative error bar after the last episode."""
+    from df_robot.stats import wilson_interval
+
+    for n in (1, 20, 50, 100, 200):
+        for k in range(n + 1):
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
+    assert wilson_interval(100, 100)[1] == 1.0 and 0.95 < wilson_interval(100, 100)[0] < 0.97
+
+
 def test_eval_writes_json_video_and_plot(tiny_policy, tmp_path):
     from sim.evaluate import EvalSettings, evaluate
 
