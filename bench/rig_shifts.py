@@ -1,6 +1,6 @@
 """Does a policy hold when the rig drifts? Success on clean twin episodes against the same
 episodes (same seeds: same layouts, same policy noise) under each named rig shift
-(sim/variation.py: camera, light, colour, placement, warm_light, bright_light), and optionally under the
+(sim/variation.py SHIFTS: camera, light, ...), and optionally under the
 distractor plus the occlusion, for one or more checkpoints. 95% Wilson intervals; a table
 (markdown, for BENCHMARKS.md), results.json and a plot.
 

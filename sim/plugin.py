@@ -9,7 +9,9 @@ class SimPlugin:
 
     def add_arguments(self, group) -> None:
         group.add_argument("--seed", type=int, default=100000, help="first episode's seed")
-        group.add_argument("--shift", default="", help="a named rig shift: camera, light, colour, placement, warm_light, bright_light")
+        from sim.variation import SHIFTS
+
+        group.add_argument("--shift", default="", help="a named rig shift: " + ", ".join(SHIFTS))
 
     def deploy(self, args) -> int:
         """`df-robot deploy --robot sim`: the deploy loop on the twin, episode by episode, in this process."""
