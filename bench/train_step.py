@@ -35,7 +35,8 @@ from df_robot.policy.noise import NoiseSchedule  # noqa: E402
 class TokenByToken(DiffusionForcingModel):
     """The baseline: every token (and teacher forcing's clean pass) a separate `denoise` call."""
 
-    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None):
+    def forward(self, x_noisy, k_obs, k_act, x_memory=None, k_memory=None, cond_obs=None, recall=False):
+        assert not recall, "the token-by-token baseline has no recall head"
         B, T, _ = x_noisy.shape
         z, out = self.initial_memory(B), []
         for t in range(T):
