@@ -131,6 +131,19 @@ def use_bf16(cfg: DictConfig, device: torch.device) -> bool:
     return value == "bf16" or (value == "auto" and native_bf16(device))
 
 
+def precision_line(cfg: DictConfig, device: torch.device) -> str:
+    """What stage 2 runs in and why: on a CPU without native bf16 the step is about twice as slow,
+    and a user timing the main job should know which case they are in."""
+    native, value = native_bf16(device), precision(cfg)
+    where = "this GPU" if device.type == "cuda" else "this CPU"
+    if use_bf16(cfg, device):
+        return (f"bf16 autocast (native on {where})" if native else
+                f"bf16 autocast (train.precision=bf16; {where} emulates bf16, several times slower than fp32)")
+    if value == "fp32":
+        return "fp32 (train.precision=fp32)"
+    return f"fp32 ({where} has no native bf16 (AVX512-BF16 or AMX); a step takes about twice as long as with it)"
+
+
 class Stage2:
     """One stage-2 run: model, EMA, optimizer, the loop, held-out validation and checkpoints."""
 
@@ -250,6 +263,8 @@ class Stage2:
 
             writer = SummaryWriter(str(self.run_dir / "tensorboard"))
         show = progress and self.rank == 0 and self.start < tc.steps
+        if show:
+            print(f"stage 2: {tc.steps - self.start} steps in {precision_line(self.cfg, self.device)}")
         bar = progress_bar(show)
         tid = bar.add_task("", total=tc.steps, completed=self.start, loss=float("nan"), sps=0.0) if show else None
         t_last, s_last = time.perf_counter(), self.start

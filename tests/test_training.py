@@ -128,6 +128,22 @@ def test_bf16_on_the_cpu_trains_as_well_as_fp32(tmp_path):
     assert bf16 < 0.5 * float(np.mean(runs["bf16"][:10])) and bf16 < 1.25 * fp32, (fp32, bf16)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_takes_bf16_only_where_the_cpu_does_it_natively(monkeypatch, tmp_path, native):
+    """On a CPU without AVX512-BF16 (an AVX2-only EPYC, 2026-12-03) an emulated bf16 step took 10x
+    an fp32 one: auto must keep fp32 there, and stage 2's first line must say which case it is."""
+    import df_robot.train as train_mod
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    cpu = torch.device("cpu")
+    auto, asked = tiny_cfg(tmp_path, "train.precision=auto"), tiny_cfg(tmp_path, "train.precision=bf16")
+    assert train_mod.use_bf16(auto, cpu) is native
+    assert train_mod.use_bf16(asked, cpu) and not train_mod.use_bf16(tiny_cfg(tmp_path, "train.precision=fp32"), cpu)
+    line = train_mod.precision_line(auto, cpu)
+    assert line.startswith("bf16 autocast (native") if native else line.startswith("fp32 (this CPU has no native bf16")
+    assert ("emulates" in train_mod.precision_line(asked, cpu)) is not native
+
+
 def test_a_checkpoint_for_another_task_is_refused(tmp_path):
     from df_robot.checkpoint import Stage1
 
