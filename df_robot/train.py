@@ -141,7 +141,7 @@ def precision_line(cfg: DictConfig, device: torch.device) -> str:
                 f"bf16 autocast (train.precision=bf16; {where} emulates bf16, several times slower than fp32)")
     if value == "fp32":
         return "fp32 (train.precision=fp32)"
-    return f"fp32 ({where} has no native bf16 (AVX512-BF16 or AMX); a step takes about twice as long as with it)"
+    return f"fp32 ({where} has no native bf16, AVX512-BF16 or AMX: a step takes about twice as long as with it)"
 
 
 class Stage2:
