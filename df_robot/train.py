@@ -73,7 +73,8 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False, recall_lags=()) -> DiffusionForcingModel:
     dims = ModelDims(obs_dim=obs_dim, act_dim=act_dim, hidden=policy_cfg.hidden, blocks=policy_cfg.blocks,
-                     memory=policy_cfg.kind != "diffusion_policy", recall=recall, recall_lags=tuple(recall_lags))
+                     memory=policy_cfg.kind != "diffusion_policy", recall=recall, recall_lags=tuple(recall_lags),
+                     memory_reads=policy_cfg.get("memory_reads", "hidden"))
     return DiffusionForcingModel(dims, policy_cfg.K)
 
 
@@ -132,8 +133,9 @@ def use_bf16(cfg: DictConfig, device: torch.device) -> bool:
 
 
 def precision_line(cfg: DictConfig, device: torch.device) -> str:
-    """What stage 2 runs in and why: on a CPU without native bf16 the step is about twice as slow,
-    and a user timing the main job should know which case they are in."""
+    """What stage 2 runs in and why: on a CPU without native bf16 the step is slower (about twice
+    with the memory reading the denoiser's output), and a user timing the main job should know
+    which case they are in."""
     native, value = native_bf16(device), precision(cfg)
     where = "this GPU" if device.type == "cuda" else "this CPU"
     if use_bf16(cfg, device):
@@ -141,7 +143,7 @@ def precision_line(cfg: DictConfig, device: torch.device) -> str:
                 f"bf16 autocast (train.precision=bf16; {where} emulates bf16, several times slower than fp32)")
     if value == "fp32":
         return "fp32 (train.precision=fp32)"
-    return f"fp32 ({where} has no native bf16, AVX512-BF16 or AMX: a step takes about twice as long as with it)"
+    return f"fp32 ({where} has no native bf16, AVX512-BF16 or AMX: a step is slower than with it)"
 
 
 class Stage2:
@@ -354,6 +356,8 @@ def train_config(cfg: DictConfig) -> dict:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
     recall_weight(cfg), recall_lags(cfg)
+    if cfg.policy.get("memory_reads", "hidden") not in ("token", "hidden"):
+        raise UserError(f"config: policy.memory_reads={cfg.policy.memory_reads!r}: expected token or hidden")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return TRAINERS[cfg.policy.kind](cfg, run_dir)

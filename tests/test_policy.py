@@ -123,14 +123,16 @@ def memory_accuracy(kind, tmp_path, steps, tokens=5, late=None, *overrides):
     return right / len(cues)
 
 
+@pytest.mark.parametrize("memory_reads", ["token", "hidden"])
 @pytest.mark.parametrize("kind", ["df", "teacher_forcing"])
-def test_the_sequence_forward_is_the_token_by_token_definition(kind):
-    """Training runs a whole sequence with the memory-free parts batched over tokens (and
-    teacher forcing's two passes in one call); it must equal the definition: token t is
-    denoised from z_{t-1}, and z is updated from that token as fed (diffusion forcing) or from
-    its clean version in a separate pass (teacher forcing)."""
+def test_the_sequence_forward_is_the_token_by_token_definition(kind, memory_reads):
+    """Training runs a whole sequence at once (the memory in one GRU call and the denoiser over
+    all tokens, or, where the memory reads the denoiser's output, the memory-free parts batched);
+    it must equal the definition deploy steps through: token t is denoised from z_{t-1}, and z
+    is updated from that token as fed (diffusion forcing) or from its clean version (teacher
+    forcing)."""
     torch.manual_seed(0)
-    model = DiffusionForcingModel(ModelDims(obs_dim=5, act_dim=4, hidden=32, blocks=2), K=100)
+    model = DiffusionForcingModel(ModelDims(obs_dim=5, act_dim=4, hidden=32, blocks=2, memory_reads=memory_reads), K=100)
     for p in model.parameters():  # AdaLN starts at zero; perturb so every path carries signal
         torch.nn.init.normal_(p, std=0.2)
     B, T = 3, 6
@@ -145,8 +147,9 @@ def test_the_sequence_forward_is_the_token_by_token_definition(kind):
         h, x0 = model.denoise(z, x_noisy[:, t], k_obs[:, t], k_act[:, t])
         expected.append(x0)
         if memory:
-            h, _ = model.denoise(z, x_clean[:, t], zeros[:, t], zeros[:, t])
-        z = model.step_memory(h, z)
+            z = model.step_memory(z, x_clean[:, t], zeros[:, t], zeros[:, t])
+        else:
+            z = model.step_memory(z, x_noisy[:, t], k_obs[:, t], k_act[:, t], h=h)
     torch.testing.assert_close(batched, torch.stack(expected, 1), rtol=1e-5, atol=1e-5)
     if memory:  # the memory really reads the clean tokens: changing them changes later tokens only
         other = model(x_noisy, k_obs, k_act, x_memory=x_clean + 1.0, k_memory=(zeros, zeros))
@@ -173,8 +176,8 @@ def test_the_recall_head_carries_a_cue_needed_long_after_it_was_seen(tmp_path):
     """The cue is seen at the first of 40 tokens and acted on only in the last two (return_apple's
     shape). On the denoising loss alone the memory has let it go by then (chance); asked to recall
     the first observation from every z_t, it keeps it."""
-    plain = memory_accuracy("df", tmp_path, 300, 40, 2)
-    recall = memory_accuracy("df", tmp_path, 300, 40, 2, "policy.recall_weight=1.0")
+    plain = memory_accuracy("df", tmp_path, 600, 40, 2)  # a memory that reads tokens needs 600 steps here
+    recall = memory_accuracy("df", tmp_path, 600, 40, 2, "policy.recall_weight=1.0")  # (300 read hidden)
     assert recall >= 0.9, recall
     assert recall - plain >= 0.25, (plain, recall)
     ckpt = Checkpoint.load(tmp_path / "recall" / "checkpoints" / "latest.pt")
@@ -348,3 +351,13 @@ def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not(
     grey = Augment(shift=0, light=0.3)(torch.zeros(8, 3, 32, 32), torch.Generator().manual_seed(2))
     assert grey.std(dim=(2, 3)).min() > 0.005  # a flat picture comes back lit unevenly, each one
     assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
+
+
+def test_a_checkpoint_from_before_memory_reads_loads_as_it_was_trained():
+    """Checkpoints made before `memory_reads` hold a memory that reads the denoiser's output;
+    their dims lack the key and must rebuild that model, not the one new runs train."""
+    old = DiffusionForcingModel(ModelDims(obs_dim=5, act_dim=4, hidden=32, blocks=2, memory_reads="hidden"), K=100)
+    dims = {k: v for k, v in vars(old.dims).items() if k != "memory_reads"}
+    DiffusionForcingModel(ModelDims(**dims), K=100).load_state_dict(old.state_dict())  # strict
+    with pytest.raises(RuntimeError, match="Missing key"):
+        DiffusionForcingModel(ModelDims(**dims, memory_reads="token"), K=100).load_state_dict(old.state_dict())

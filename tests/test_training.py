@@ -97,6 +97,7 @@ def test_data_parallel_gloo_matches_one_process(tmp_path):
     ("train.precision=fp16", "train.precision='fp16': expected one of ['auto', 'bf16', 'fp32']"),
     ("policy.recall_weight=-1", "policy.recall_weight=-1: expected a weight >= 0"),
     ("policy.recall_lags=[0]", "policy.recall_lags=[0]: expected token counts > 0, like [8]"),
+    ("policy.memory_reads=output", "policy.memory_reads='output': expected token or hidden"),
 ])
 def test_config_errors_are_one_line(override, message, capsys):
     assert cli_main(["train", override]) == 1

@@ -7,11 +7,18 @@ its own noise level. A GRU carries a latent memory z across the whole episode:
 
     h_t      = Denoiser(z_{t-1}, noisy token t, levels (k_obs_t, k_act_t))   # AdaLN blocks
     x0_hat_t = Head(h_t)                                                     # the clean token
-    z_t      = GRUCell(h_t, z_{t-1})
+    z_t      = GRU(Read(noisy token t, levels), z_{t-1})    # memory_reads="token" (the default)
+    z_t      = GRU(h_t, z_{t-1})                            # memory_reads="hidden" (before 2026-12-04)
 
 so one deploy step costs the same at step 10 and at step 1000. The initial memory z_0 is a
 learned vector used both in training and at deploy (the reference code trains one and
 deploys zeros). The noise levels enter every block (AdaLN: scale, shift and gate).
+
+Why the memory reads the token, as the paper's recurrent model does, not the denoiser's
+output: then no z depends on a denoiser pass, so training runs the GRU over the whole
+sequence in one call and the denoiser over every token at once (one large matmul per layer
+instead of one small one per token): about half the time a step on a 2-core CPU
+(BENCHMARKS.md). Checkpoints made before keep `memory_reads="hidden"` and run as trained.
 
 Optionally (`recall`), a linear head asks every z_t for the episode's first observation (and
 the ones `recall_lags` tokens back), in training only: the denoising loss alone rewards keeping
@@ -41,6 +48,7 @@ class ModelDims:
     cond_obs: int = 2    # memoryless only: observations conditioned on (the last two frames)
     recall: bool = False  # a head that recalls the episode's first observation from the memory (training only)
     recall_lags: tuple = ()  # ... and the observations these many tokens back (the episode's progress)
+    memory_reads: str = "hidden"  # what the GRU reads: "token" (new runs) or "hidden" (checkpoints before it)
 
 
 def level_embedding(k: torch.Tensor, K: int, dim: int) -> torch.Tensor:
@@ -81,7 +89,14 @@ class DiffusionForcingModel(nn.Module):
         self.out_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, token)
         if dims.memory:
-            self.gru = nn.GRUCell(d, d)
+            if dims.memory_reads not in ("token", "hidden"):
+                raise ValueError(f"memory_reads={dims.memory_reads!r}: expected 'token' or 'hidden'")
+            if dims.memory_reads == "token":
+                self.read_norm = nn.LayerNorm(d)  # the token's input-layer share + its levels' embedding,
+                self.read = nn.Linear(d, d)       # normalized: the GRU reads it at a scale it can use
+                self.rnn = nn.GRU(d, d, batch_first=True)
+            else:
+                self.gru = nn.GRUCell(d, d)
             self.z0 = nn.Parameter(torch.zeros(d))
             if dims.recall:
                 self.recall = nn.Linear(d, dims.obs_dim * (1 + len(dims.recall_lags)))
@@ -92,14 +107,18 @@ class DiffusionForcingModel(nn.Module):
         h = self.trunk(context, *self.token_part(x_noisy, k_obs, k_act))
         return h, self.head(h)
 
-    def token_part(self, x_noisy, k_obs, k_act):
+    def token_part(self, x_noisy, k_obs, k_act, reads: bool = False):
         """What a token adds that does not depend on the memory: its share of the input layer
-        and each block's modulation. In training it is made for all tokens in one call, which
-        leaves the sequential loop a third lighter."""
+        and each block's modulation (and with `reads`, what the memory reads of it). In training
+        it is made for all tokens in one call."""
+        x_in, cond = self._token_input(x_noisy, k_obs, k_act)
+        modulations = [block.ada(cond) for block in self.blocks]
+        return (x_in, modulations, self.read(self.read_norm(x_in + cond))) if reads else (x_in, modulations)
+
+    def _token_input(self, x_noisy, k_obs, k_act):
         d, n_context = self.dims.hidden, self.inp.in_features - x_noisy.shape[-1]
         cond = self.level_mlp(torch.cat([level_embedding(k_obs, self.K, d), level_embedding(k_act, self.K, d)], -1))
-        x_in = nn.functional.linear(x_noisy, self.inp.weight[:, n_context:], self.inp.bias)
-        return x_in, [block.ada(cond) for block in self.blocks]
+        return nn.functional.linear(x_noisy, self.inp.weight[:, n_context:], self.inp.bias), cond
 
     def trunk(self, context, x_in, modulations):
         n_context = context.shape[-1]
@@ -111,7 +130,15 @@ class DiffusionForcingModel(nn.Module):
     def initial_memory(self, batch: int) -> torch.Tensor:
         return self.z0.expand(batch, -1)
 
-    def step_memory(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def step_memory(self, z: torch.Tensor, x: torch.Tensor, k_obs: torch.Tensor, k_act: torch.Tensor,
+                    h: torch.Tensor | None = None) -> torch.Tensor:
+        """z_t from z_{t-1} and token t as fed (at its levels); `h`, the denoiser's output for
+        that token when the caller has it, saves a pass where the memory reads it."""
+        if self.dims.memory_reads == "token":
+            x_in, cond = self._token_input(x, k_obs, k_act)
+            return self.rnn(self.read(self.read_norm(x_in + cond))[:, None], z[None].contiguous())[1][0]
+        if h is None:
+            h, _ = self.denoise(z, x, k_obs, k_act)
         return self.gru(h, z)
 
     # -- a whole sequence (training) ------------------------------------------------------------
@@ -126,6 +153,8 @@ class DiffusionForcingModel(nn.Module):
         if not self.dims.memory:
             _, x0 = self.denoise(cond_obs, x_noisy, k_obs, k_act)
             return x0
+        if self.dims.memory_reads == "token":
+            return self._forward_reading_tokens(x_noisy, k_obs, k_act, x_memory, k_memory, recall)
         if x_memory is not None:
             # Both passes of a token in one call, stacked on the batch: half the small matmuls
             # on a CPU, where their per-call cost dominates (rows [:B] predict, [B:] feed z).
@@ -140,7 +169,19 @@ class DiffusionForcingModel(nn.Module):
             context = z if x_memory is None else z.repeat(2, 1)
             h = self.trunk(context, x_in[t], modulations[t])
             out.append(h[:B])
-            z = self.step_memory(h[-B:], z)
+            z = self.gru(h[-B:], z)
             zs.append(z)
         x0 = self.head(torch.stack(out, dim=1))
         return (x0, self.recall(torch.stack(zs, dim=1))) if recall else x0
+
+    def _forward_reading_tokens(self, x_noisy, k_obs, k_act, x_memory, k_memory, recall):
+        """The memory over the whole sequence in one GRU call, then the denoiser over every token."""
+        B = x_noisy.shape[0]
+        x_in, modulations, reads = self.token_part(x_noisy, k_obs, k_act, reads=True)
+        if x_memory is not None:  # teacher forcing: the memory reads the clean history
+            reads = self.token_part(x_memory, *k_memory, reads=True)[2]
+        z0 = self.initial_memory(B)
+        zs = self.rnn(reads, z0[None].contiguous())[0]  # (B, T, d): z_1 .. z_T
+        context = torch.cat([z0[:, None], zs[:, :-1]], 1)  # token t is denoised from z_{t-1}
+        x0 = self.head(self.trunk(context, x_in, modulations))
+        return (x0, self.recall(zs)) if recall else x0

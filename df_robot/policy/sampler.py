@@ -152,8 +152,7 @@ class PolicySampler:
     def absorb(self, o_in: torch.Tensor, a: torch.Tensor, k_obs: int | None = None) -> None:
         """The memory takes in one token: the observation as fed (at k_obs), the actions clean."""
         k_obs = self.k_obs if k_obs is None else k_obs
-        h, _ = self.model.denoise(self.z, torch.cat([o_in, a], -1), self._levels(k_obs), self._levels(0))
-        self.z = self.model.step_memory(h, self.z)
+        self.z = self.model.step_memory(self.z, torch.cat([o_in, a], -1), self._levels(k_obs), self._levels(0))
 
     def _pyramid(self, o_in: torch.Tensor, steps: int, k_obs: int) -> torch.Tensor:
         """Denoise the present and `lookahead - 1` future tokens, later ones noisier."""
@@ -165,8 +164,9 @@ class PolicySampler:
             z = self.z
             for h in range(H):
                 k_o = k_obs if h == 0 else int(m[r, h])
-                hid, x0 = self.model.denoise(z, x[h], self._levels(k_o), self._levels(int(m[r, h])))
-                z = self.model.step_memory(hid, z)
+                levels = self._levels(k_o), self._levels(int(m[r, h]))
+                hid, x0 = self.model.denoise(z, x[h], *levels)
+                z = self.model.step_memory(z, x[h], *levels, h=hid)
                 k, k_next = self._levels(int(m[r, h])), self._levels(int(m[r + 1, h]))
                 if h == 0:
                     x[0] = torch.cat([o_in, self.schedule.ddim_step(x[0][:, D:], x0[:, D:], k, k_next)], -1)
