@@ -71,10 +71,11 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False, recall_lags=()) -> DiffusionForcingModel:
+def build_model(policy_cfg, obs_dim: int, act_dim: int, recall: bool = False, recall_lags=(),
+                memory_reads: str = "token") -> DiffusionForcingModel:
     dims = ModelDims(obs_dim=obs_dim, act_dim=act_dim, hidden=policy_cfg.hidden, blocks=policy_cfg.blocks,
                      memory=policy_cfg.kind != "diffusion_policy", recall=recall, recall_lags=tuple(recall_lags),
-                     memory_reads=policy_cfg.get("memory_reads", "hidden"))
+                     memory_reads=memory_reads)
     return DiffusionForcingModel(dims, policy_cfg.K)
 
 
@@ -99,6 +100,15 @@ def recall_lags(cfg: DictConfig) -> tuple:
     if not all(isinstance(v, int) and v > 0 for v in value):
         raise UserError(f"config: {where}={list(value)!r}: expected token counts > 0, like [8]")
     return tuple(value)
+
+
+def memory_reads(cfg: DictConfig) -> str:
+    """What the memory reads: each token as fed (token, the default), or the denoiser's output
+    (hidden: the model before d813322, kept where a task was measured only with it)."""
+    value, where = _policy_or_task(cfg, "memory_reads", "token")
+    if value not in ("token", "hidden"):
+        raise UserError(f"config: {where}={value!r}: expected token or hidden")
+    return value
 
 
 # --------------------------------------------------------------------------------------
@@ -162,7 +172,8 @@ class Stage2:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
         self.recall_weight = recall_weight(cfg)
-        self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg)).to(self.device)
+        self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg),
+                                 memory_reads(cfg)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
@@ -355,9 +366,7 @@ def train_config(cfg: DictConfig) -> dict:
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
-    recall_weight(cfg), recall_lags(cfg)
-    if cfg.policy.get("memory_reads", "hidden") not in ("token", "hidden"):
-        raise UserError(f"config: policy.memory_reads={cfg.policy.memory_reads!r}: expected token or hidden")
+    recall_weight(cfg), recall_lags(cfg), memory_reads(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return TRAINERS[cfg.policy.kind](cfg, run_dir)

@@ -105,6 +105,16 @@ def test_config_errors_are_one_line(override, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_what_the_memory_reads_is_the_tasks_choice_unless_the_policy_says():
+    """New runs read tokens; return_apple keeps the model its figures were measured with."""
+    from df_robot.config import compose
+    from df_robot.train import memory_reads
+
+    assert memory_reads(compose(["task=fruit_swap"])) == "token"
+    assert memory_reads(compose(["task=return_apple"])) == "hidden"
+    assert memory_reads(compose(["task=return_apple", "policy.memory_reads=token"])) == "token"
+
+
 def test_the_recall_head_is_the_tasks_choice_unless_the_policy_says():
     """return_apple (a cue needed ~30 s later) asks for the recall head, fruit swap does not; an
     explicit policy.recall_weight wins either way."""

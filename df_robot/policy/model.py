@@ -8,7 +8,7 @@ its own noise level. A GRU carries a latent memory z across the whole episode:
     h_t      = Denoiser(z_{t-1}, noisy token t, levels (k_obs_t, k_act_t))   # AdaLN blocks
     x0_hat_t = Head(h_t)                                                     # the clean token
     z_t      = GRU(Read(noisy token t, levels), z_{t-1})    # memory_reads="token" (the default)
-    z_t      = GRU(h_t, z_{t-1})                            # memory_reads="hidden" (before 2026-12-04)
+    z_t      = GRU(h_t, z_{t-1})                            # memory_reads="hidden" (checkpoints before d813322)
 
 so one deploy step costs the same at step 10 and at step 1000. The initial memory z_0 is a
 learned vector used both in training and at deploy (the reference code trains one and
