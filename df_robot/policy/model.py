@@ -113,7 +113,11 @@ class DiffusionForcingModel(nn.Module):
         it is made for all tokens in one call."""
         x_in, cond = self._token_input(x_noisy, k_obs, k_act)
         modulations = [block.ada(cond) for block in self.blocks]
-        return (x_in, modulations, self.read(self.read_norm(x_in + cond))) if reads else (x_in, modulations)
+        return (x_in, modulations, self._read(x_in, cond)) if reads else (x_in, modulations)
+
+    def _read(self, x_in, cond):
+        """What the memory reads of a token (memory_reads="token")."""
+        return self.read(self.read_norm(x_in + cond))
 
     def _token_input(self, x_noisy, k_obs, k_act):
         d, n_context = self.dims.hidden, self.inp.in_features - x_noisy.shape[-1]
@@ -135,8 +139,7 @@ class DiffusionForcingModel(nn.Module):
         """z_t from z_{t-1} and token t as fed (at its levels); `h`, the denoiser's output for
         that token when the caller has it, saves a pass where the memory reads it."""
         if self.dims.memory_reads == "token":
-            x_in, cond = self._token_input(x, k_obs, k_act)
-            return self.rnn(self.read(self.read_norm(x_in + cond))[:, None], z[None].contiguous())[1][0]
+            return self.rnn(self._read(*self._token_input(x, k_obs, k_act))[:, None], z[None].contiguous())[1][0]
         if h is None:
             h, _ = self.denoise(z, x, k_obs, k_act)
         return self.gru(h, z)
@@ -179,7 +182,7 @@ class DiffusionForcingModel(nn.Module):
         B = x_noisy.shape[0]
         x_in, modulations, reads = self.token_part(x_noisy, k_obs, k_act, reads=True)
         if x_memory is not None:  # teacher forcing: the memory reads the clean history
-            reads = self.token_part(x_memory, *k_memory, reads=True)[2]
+            reads = self._read(*self._token_input(x_memory, *k_memory))
         z0 = self.initial_memory(B)
         zs = self.rnn(reads, z0[None].contiguous())[0]  # (B, T, d): z_1 .. z_T
         context = torch.cat([z0[:, None], zs[:, :-1]], 1)  # token t is denoised from z_{t-1}
