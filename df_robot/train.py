@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from df_robot.checkpoint import Checkpoint, Stage1
 from df_robot.errors import UserError, run_guarded
 from df_robot.policy.losses import draw_noise, policy_loss
-from df_robot.policy.model import DiffusionForcingModel, ModelDims
+from df_robot.policy.model import MEMORY_READS, DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule
 from df_robot.policy.sampler import PolicySampler
 from df_robot.policy.tokens import TokenData
@@ -106,7 +106,7 @@ def memory_reads(cfg: DictConfig) -> str:
     """What the memory reads: each token as fed (token, the default), or the denoiser's output
     (hidden: the model before d813322, kept where a task was measured only with it)."""
     value, where = _policy_or_task(cfg, "memory_reads", "token")
-    if value not in ("token", "hidden"):
+    if value not in MEMORY_READS:
         raise UserError(f"config: {where}={value!r}: expected token or hidden")
     return value
 

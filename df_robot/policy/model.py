@@ -38,6 +38,9 @@ import torch
 import torch.nn as nn
 
 
+MEMORY_READS = ("token", "hidden")  # what the GRU reads: each token as fed, or the denoiser's output
+
+
 @dataclass
 class ModelDims:
     obs_dim: int        # camera latents + robot state
@@ -89,8 +92,8 @@ class DiffusionForcingModel(nn.Module):
         self.out_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, token)
         if dims.memory:
-            if dims.memory_reads not in ("token", "hidden"):
-                raise ValueError(f"memory_reads={dims.memory_reads!r}: expected 'token' or 'hidden'")
+            if dims.memory_reads not in MEMORY_READS:
+                raise ValueError(f"memory_reads={dims.memory_reads!r}: expected one of {MEMORY_READS}")
             if dims.memory_reads == "token":
                 self.read_norm = nn.LayerNorm(d)  # the token's input-layer share + its levels' embedding,
                 self.read = nn.Linear(d, d)       # normalized: the GRU reads it at a scale it can use
