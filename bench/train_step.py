@@ -67,7 +67,7 @@ def step_seconds(model, kind, batch, steps: int, bf16: bool = False) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=32, help="episodes a batch (train.batch_size is 16 since 2026-12-03 late)")
     p.add_argument("--tokens", type=int, default=45, help="tokens per sequence (a fruit-swap demo: about 45)")
     p.add_argument("--steps", type=int, default=5, help="training steps per timing")
     p.add_argument("--repeats", type=int, default=7)

@@ -361,3 +361,22 @@ def test_a_checkpoint_from_before_memory_reads_loads_as_it_was_trained():
     DiffusionForcingModel(ModelDims(**dims), K=100).load_state_dict(old.state_dict())  # strict
     with pytest.raises(RuntimeError, match="Missing key"):
         DiffusionForcingModel(ModelDims(**dims, memory_reads="token"), K=100).load_state_dict(old.state_dict())
+
+
+def test_the_channels_last_autoencoder_encodes_what_the_plain_layout_did():
+    """The layout is a speed choice only: a state dict saved before it loads, and the latents
+    and reconstructions are those of the plain (N, C, H, W) convolutions, to float rounding."""
+    from df_robot.policy.autoencoder import ImageAutoencoder, standardize
+
+    torch.manual_seed(0)
+    ae = ImageAutoencoder(32, 8, width=8, standardized=True).eval()
+    plain = {k: v.contiguous() for k, v in ae.state_dict().items()}  # as checkpoints before it hold them
+    assert any(not v.is_contiguous() for v in ae.state_dict().values())  # the conv weights are channels-last
+    loaded = ImageAutoencoder(32, 8, width=8, standardized=True).eval()
+    loaded.load_state_dict(plain)
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        reference = ae.encoder.to(memory_format=torch.contiguous_format)(standardize(x).contiguous())
+        z = loaded.encode(x)
+        assert torch.allclose(z, reference, atol=1e-5)
+        assert torch.allclose(loaded.decode(z), ae.decoder.to(memory_format=torch.contiguous_format)(reference), atol=1e-5)
