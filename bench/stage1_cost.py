@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from df_robot.policy.augment import Augment  # noqa: E402
 from df_robot.policy.autoencoder import ImageAutoencoder, standardize  # noqa: E402
+from df_robot.policy.optim import adamw  # noqa: E402
 
 
 class PlainLayout(ImageAutoencoder):
@@ -40,7 +41,7 @@ class PlainLayout(ImageAutoencoder):
 
 
 def train_seconds(ae, batch: torch.Tensor, steps: int, gen: torch.Generator) -> float:
-    opt, augment = torch.optim.AdamW(ae.parameters(), lr=1e-3), Augment()
+    opt, augment = adamw(ae.parameters(), lr=1e-3, weight_decay=1e-5), Augment()
     t0 = time.perf_counter()
     for _ in range(steps):
         loss = ae.loss(augment(batch, gen))

@@ -31,6 +31,7 @@ from df_robot.errors import UserError, run_guarded
 from df_robot.policy.losses import draw_noise, policy_loss
 from df_robot.policy.model import MEMORY_READS, DiffusionForcingModel, ModelDims
 from df_robot.policy.noise import NoiseSchedule
+from df_robot.policy.optim import adamw
 from df_robot.policy.sampler import PolicySampler
 from df_robot.policy.tokens import TokenData
 from df_robot.progress import progress_bar
@@ -175,7 +176,7 @@ class Stage2:
         self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg),
                                  memory_reads(cfg)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.opt = adamw(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, tc.warmup_steps, tc.steps))
         self.schedule = NoiseSchedule(pc.K).to(self.device)
         self.start, self.history, self.best, self.validation = 0, [], math.inf, {}

@@ -89,6 +89,30 @@ def test_data_parallel_gloo_matches_one_process(tmp_path):
     np.testing.assert_allclose(json.loads(out.read_text()), single["history"], rtol=1e-4, atol=1e-5)
 
 
+def test_the_fused_optimizer_takes_the_steps_plain_adamw_takes():
+    """Training's AdamW runs torch's fused kernel on the CPU and updates the weights as the
+    single-tensor loop does (weight decay, bias correction and all)."""
+    from df_robot.policy.optim import adamw
+
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.GELU(), torch.nn.Linear(16, 3))
+    fused = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.GELU(), torch.nn.Linear(16, 3))
+    fused.load_state_dict(plain.state_dict())
+    start = [p.detach().clone() for p in fused.parameters()]
+    opt_plain = torch.optim.AdamW(plain.parameters(), lr=1e-2, weight_decay=1e-2, foreach=False)
+    opt_fused = adamw(fused.parameters(), lr=1e-2, weight_decay=1e-2)
+    assert opt_fused.defaults["fused"] is True
+    x, y = torch.randn(64, 6), torch.randn(64, 3)
+    for _ in range(20):
+        for net, opt in ((plain, opt_plain), (fused, opt_fused)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x), y).backward()
+            opt.step()
+    apart = [(a - b).abs().max().item() for a, b in zip(plain.parameters(), fused.parameters())]
+    assert max(apart) < 1e-5, apart
+    assert min((a - b).abs().max().item() for a, b in zip(start, fused.parameters())) > 1e-2  # it did train
+
+
 @pytest.mark.parametrize("override, message", [
     ("task=laundry", "task must be one of ['fruit_swap', 'place_apple', 'return_apple']"),
     ("policy=transformer", "policy must be one of"),

@@ -12,6 +12,7 @@ import torch
 
 from df_robot.policy.augment import Augment
 from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input
+from df_robot.policy.optim import adamw
 from df_robot.store import EpisodeStore, image_key
 
 
@@ -37,7 +38,7 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
     ae = ImageAutoencoder(size, latent_dim, standardized=standardized)
-    opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=1e-5)
+    opt = adamw(ae.parameters(), lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     losses = []
     for step in range(steps):
