@@ -2,7 +2,7 @@
 
 AdamW with torch's fused kernel where the parameters' device has one (CPU and CUDA): one pass
 over each tensor instead of a Python loop of elementwise operations per tensor, the same update
-rule: a stage-2 step 1.05x faster on a 2-core CPU (bench/train_step.py, BENCHMARKS.md).
+rule: a stage-2 step 1.02-1.15x faster on a 2-core CPU (bench/train_step.py, BENCHMARKS.md).
 """
 
 from __future__ import annotations
