@@ -38,6 +38,8 @@ class Stage1:
     augment: dict = field(default_factory=dict)         # the image augmentation the encoders were trained with
     standardize_images: bool = False                    # the encoders standardize each image's channels first
     reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
+    keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
+
 
 
 @dataclass

@@ -86,9 +86,9 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     pc, ae_cfg, console = cfg.policy, cfg.train.ae, Console(emoji=False)
     augment = Augment.from_config(pc)
     cameras = list(cfg.task.cameras)
-    standardized = bool(pc.get("standardize_images", False))
+    standardized, keypoints = bool(pc.get("standardize_images", False)), int(pc.get("keypoints", 0) or 0)
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
-                  f"{pc.image_size}px, augmentation {augment.as_dict()}, standardized images {standardized}")
+                  f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}")
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}
     for ci, cam in enumerate(cameras):
         frames = load_frames(store, episodes, cam, pc.image_size)
@@ -99,7 +99,7 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                 frames, pc.image_size, pc.latent_dim, ae_cfg.steps, ae_cfg.batch_size, ae_cfg.lr, augment,
                 cfg.seed + ci, progress=lambda s, l: bar.update(
                     tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t0)),
-                standardized=standardized)
+                standardized=standardized, keypoints=keypoints)
         aes[cam], ae_losses[cam] = ae, losses
         latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e) for e, f in enumerate(frames)]
         held_latents[cam] = [encode_views(ae, f, 1, augment, 0)[:, 0] for f in load_frames(store, held, cam, pc.image_size)]
@@ -107,6 +107,6 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     stage1 = Stage1(cameras=cameras, image_size=int(pc.image_size), camera_hw=tuple(store.cameras[cameras[0]]),
                     latent_dim=int(pc.latent_dim), autoencoders={c: aes[c].state_dict() for c in cameras},
                     store=str(store.path), episodes=episodes, held_out=held, ae_losses=ae_losses,
-                    augment=augment.as_dict(), standardize_images=standardized,
+                    augment=augment.as_dict(), standardize_images=standardized, keypoints=keypoints,
                     reference_views=reference_views(store, episodes, fixed_cameras(cfg)))
     return stage1, latents, held_latents

@@ -354,6 +354,15 @@ TRAINERS = {"df": _train_diffusion, "teacher_forcing": _train_diffusion, "diffus
             "bc_rnn": _train_bc_rnn}
 
 
+def keypoints_of(cfg: DictConfig) -> int:
+    """policy.keypoints, checked before stage 1 starts."""
+    points, latent = int(cfg.policy.get("keypoints", 0) or 0), int(cfg.policy.get("latent_dim", 0) or 0)
+    if points and not 0 < 2 * points < latent:
+        raise UserError(f"config: policy.keypoints={points} takes {2 * points} numbers of policy.latent_dim={latent}: "
+                        "expected fewer, leaving a code (or 0 for none)")
+    return points
+
+
 def train(overrides: list[str]) -> dict:
     from df_robot.config import compose
 
@@ -367,6 +376,7 @@ def train_config(cfg: DictConfig) -> dict:
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
+    keypoints_of(cfg)
     recall_weight(cfg), recall_lags(cfg), memory_reads(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

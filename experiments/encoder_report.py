@@ -31,7 +31,8 @@ def encoders(run: Path):
     info = s1.get("stage1") or s1["extra"]  # "extra": a stage 1 written before the typed record
     aes = {}
     for cam in info["cameras"]:
-        ae = ImageAutoencoder(info["image_size"], info["latent_dim"], standardized=info.get("standardize_images", False))
+        ae = ImageAutoencoder(info["image_size"], info["latent_dim"], standardized=info.get("standardize_images", False),
+                              keypoints=info.get("keypoints", 0))
         ae.load_state_dict(info["autoencoders"][cam])
         aes[cam] = ae.eval()
     return s1, info, aes

@@ -363,6 +363,47 @@ def test_a_checkpoint_from_before_memory_reads_loads_as_it_was_trained():
         DiffusionForcingModel(ModelDims(**dims, memory_reads="token"), K=100).load_state_dict(old.state_dict())
 
 
+def test_a_keypoint_follows_the_feature_it_reads():
+    """The spatial softmax reads where a feature is: a peak moved 8 columns right moves its
+    point by 8/15 of the picture's half-width, and the other coordinate stays."""
+    from df_robot.policy.autoencoder import SpatialSoftmax
+
+    def at(row: int, col: int) -> torch.Tensor:
+        f = torch.zeros(1, 1, 16, 16)
+        f[0, 0, row, col] = 30.0
+        return SpatialSoftmax()(f)[0]
+
+    grid = torch.linspace(-1, 1, 16)
+    assert torch.allclose(at(5, 3), torch.stack([grid[3], grid[5]]), atol=1e-3)
+    moved = at(5, 11) - at(5, 3)
+    assert abs(moved[0].item() - 16 / 15) < 1e-3 and abs(moved[1].item()) < 1e-3
+
+
+def test_keypoints_take_their_share_of_the_latent_and_load_from_a_stage1_record():
+    """latent_dim stays each camera's whole latent (the code first, then the points), and
+    a checkpoint's record rebuilds the same encoder; a record from before keypoints is the
+    plain code."""
+    from df_robot.checkpoint import Stage1
+    from df_robot.policy.autoencoder import ImageAutoencoder, load_autoencoder
+
+    torch.manual_seed(0)
+    ae = ImageAutoencoder(32, 12, standardized=True, keypoints=4).eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z = ae.encode(x)
+    assert z.shape == (3, 12) and z[:, 4:].abs().max() <= 1  # 4 code numbers, 4 points in [-1, 1]
+    record = Stage1(cameras=["front"], image_size=32, latent_dim=12, autoencoders={"front": ae.state_dict()},
+                    standardize_images=True, keypoints=4)
+    loaded = load_autoencoder(record, "front")
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x), z) and loaded.decode(z).shape == (3, 3, 32, 32)
+    plain = ImageAutoencoder(32, 12).state_dict()
+    old = Stage1(cameras=["front"], image_size=32, latent_dim=12, autoencoders={"front": plain})
+    assert load_autoencoder(old, "front").points is None
+    with pytest.raises(ValueError, match="6 keypoints take 12 of latent_dim 12"):
+        ImageAutoencoder(32, 12, keypoints=6)
+
+
 def test_the_channels_last_autoencoder_encodes_what_the_plain_layout_did():
     """The layout is a speed choice only: a state dict saved before it loads, and the latents
     and reconstructions are those of the plain (N, C, H, W) convolutions, to float rounding."""

@@ -41,19 +41,46 @@ def standardize(x: torch.Tensor) -> torch.Tensor:
     return ((x - mean) / (spread + 0.05) / 3).clamp(-1, 1)
 
 
+class SpatialSoftmax(nn.Module):
+    """Each feature map's expected position under a softmax over its pixels: (N, K, H, W) ->
+    (N, 2K) coordinates in [-1, 1]. A fruit moved 2 cm moves its feature's point by about as
+    much, where a flattened code changes in a tangled way (Levine et al.'s deep spatial autoencoders)."""
+
+    def __init__(self):
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.zeros(1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        n, k, h, w = features.shape
+        p = torch.softmax(features.reshape(n, k, h * w).float() / self.log_temperature.exp(), -1).view(n, k, h, w)
+        x = (p.sum(2) * torch.linspace(-1, 1, w, device=p.device)).sum(-1)
+        y = (p.sum(3) * torch.linspace(-1, 1, h, device=p.device)).sum(-1)
+        return torch.stack([x, y], -1).flatten(1)
+
+
 class ImageAutoencoder(nn.Module):
-    def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False):
+    """Four strided convolutions and a linear code; with `keypoints`, that many feature points
+    too (read off the quarter-resolution features), taking 2 x keypoints of the latent."""
+
+    def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False,
+                 keypoints: int = 0):
         super().__init__()
         assert image_size % 16 == 0, "image_size must be a multiple of 16"
-        self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
+        if not 0 <= 2 * keypoints < latent_dim:
+            raise ValueError(f"{keypoints} keypoints take {2 * keypoints} of latent_dim {latent_dim}: "
+                             "expected fewer, leaving a code")
+        self.image_size, self.latent_dim, self.standardized, self.keypoints = image_size, latent_dim, standardized, keypoints
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
             nn.Conv2d(c, 2 * c, 4, 2, 1), nn.SiLU(),
             nn.Conv2d(2 * c, 4 * c, 4, 2, 1), nn.SiLU(),
             nn.Conv2d(4 * c, 4 * c, 4, 2, 1), nn.SiLU(),
-            nn.Flatten(), nn.Linear(4 * c * s * s, latent_dim),
+            nn.Flatten(), nn.Linear(4 * c * s * s, latent_dim - 2 * keypoints),
         )
+        self.points = nn.Sequential(
+            nn.Conv2d(2 * c, 2 * c, 3, 1, 1), nn.SiLU(), nn.Conv2d(2 * c, keypoints, 1), SpatialSoftmax(),
+        ) if keypoints else None
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, 4 * c * s * s), nn.SiLU(), nn.Unflatten(1, (4 * c, s, s)),
             nn.ConvTranspose2d(4 * c, 4 * c, 4, 2, 1), nn.SiLU(),
@@ -67,7 +94,11 @@ class ImageAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(standardize(x) if self.standardized else x)
+        x = standardize(x) if self.standardized else x
+        if self.points is None:
+            return self.encoder(x)
+        quarter = self.encoder[:4](x)
+        return torch.cat([self.encoder[4:](quarter), self.points(quarter)], 1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The picture back (standardized, when the encoder standardizes its input)."""
@@ -75,6 +106,14 @@ class ImageAutoencoder(nn.Module):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.decode(self.encode(x)), standardize(x) if self.standardized else x)
+
+
+def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
+    """A checkpoint's (stage-1 record's) trained autoencoder of one camera, ready to encode."""
+    ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim, standardized=stage1.standardize_images,
+                          keypoints=getattr(stage1, "keypoints", 0))
+    ae.load_state_dict(stage1.autoencoders[camera])
+    return ae.eval()
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

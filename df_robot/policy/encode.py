@@ -31,13 +31,13 @@ def as_float(x_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
-                      augment: Augment, seed: int, progress=None, standardized: bool = False
-                      ) -> tuple[ImageAutoencoder, list[float]]:
+                      augment: Augment, seed: int, progress=None, standardized: bool = False,
+                      keypoints: int = 0) -> tuple[ImageAutoencoder, list[float]]:
     """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
-    ae = ImageAutoencoder(size, latent_dim, standardized=standardized)
+    ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints)
     opt = adamw(ae.parameters(), lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     losses = []

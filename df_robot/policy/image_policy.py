@@ -9,7 +9,7 @@ import torch
 
 from df_robot.checkpoint import Checkpoint
 from df_robot.policy.align import ViewAligner
-from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input, to_uint8
+from df_robot.policy.autoencoder import load_autoencoder, to_model_input, to_uint8
 from df_robot.policy.model import DiffusionForcingModel, ModelDims
 from df_robot.policy.normalizer import Normalizer
 from df_robot.policy.options import DeployOptions
@@ -26,9 +26,7 @@ class ImagePolicy:
         self.cameras, self.image_size = list(s1.cameras), s1.image_size
         self.autoencoders = {}
         for cam in self.cameras:
-            ae = ImageAutoencoder(s1.image_size, s1.latent_dim, standardized=s1.standardize_images)
-            ae.load_state_dict(s1.autoencoders[cam])
-            self.autoencoders[cam] = ae.eval()
+            self.autoencoders[cam] = load_autoencoder(s1, cam)
         self.gate_note = ""
         self.aligner = ViewAligner(s1.reference_views) if o.align and s1.reference_views else None
         surprise = o.gate(ckpt)
