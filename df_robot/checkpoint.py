@@ -41,7 +41,6 @@ class Stage1:
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
 
 
-
 @dataclass
 class Gate:
     """The surprise gate's per-camera thresholds, calibrated on held-out demonstrations."""

@@ -43,8 +43,8 @@ def standardize(x: torch.Tensor) -> torch.Tensor:
 
 class SpatialSoftmax(nn.Module):
     """Each feature map's expected position under a softmax over its pixels: (N, K, H, W) ->
-    (N, 2K) coordinates in [-1, 1]. A fruit moved 2 cm moves its feature's point by about as
-    much, where a flattened code changes in a tangled way (Levine et al.'s deep spatial autoencoders)."""
+    (N, 2K) coordinates in [-1, 1]. A feature that moves moves its point in proportion, where a
+    flattened code changes in a tangled way (Levine et al.'s deep spatial autoencoders)."""
 
     def __init__(self):
         super().__init__()
@@ -111,7 +111,7 @@ class ImageAutoencoder(nn.Module):
 def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
     """A checkpoint's (stage-1 record's) trained autoencoder of one camera, ready to encode."""
     ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim, standardized=stage1.standardize_images,
-                          keypoints=getattr(stage1, "keypoints", 0))
+                          keypoints=stage1.keypoints)
     ae.load_state_dict(stage1.autoencoders[camera])
     return ae.eval()
 
