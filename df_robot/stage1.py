@@ -27,6 +27,15 @@ def horizon_of(cfg: DictConfig) -> int:
     return horizon
 
 
+def keypoints_of(cfg: DictConfig) -> int:
+    """policy.keypoints, checked before stage 1 starts."""
+    points, latent = int(cfg.policy.get("keypoints", 0) or 0), int(cfg.policy.get("latent_dim", 0) or 0)
+    if points and not 0 < 2 * points < latent:
+        raise UserError(f"config: policy.keypoints={points} takes {2 * points} numbers of policy.latent_dim={latent}: "
+                        "expected fewer, leaving a code (or 0 for none)")
+    return points
+
+
 def _tokens(cfg: DictConfig, per_obs: list, per_act: list):
     from df_robot.policy.tokens import build_token_data
 
@@ -86,7 +95,7 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     pc, ae_cfg, console = cfg.policy, cfg.train.ae, Console(emoji=False)
     augment = Augment.from_config(pc)
     cameras = list(cfg.task.cameras)
-    standardized, keypoints = bool(pc.get("standardize_images", False)), int(pc.get("keypoints", 0) or 0)
+    standardized, keypoints = bool(pc.get("standardize_images", False)), keypoints_of(cfg)
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
                   f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}")
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}

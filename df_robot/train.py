@@ -35,6 +35,7 @@ from df_robot.policy.optim import adamw
 from df_robot.policy.sampler import PolicySampler
 from df_robot.policy.tokens import TokenData
 from df_robot.progress import progress_bar
+from df_robot.stage1 import keypoints_of, prepare_stage1
 
 
 # --------------------------------------------------------------------------------------
@@ -334,8 +335,6 @@ def make_run_dir(cfg: DictConfig) -> Path:
 
 
 def _train_diffusion(cfg: DictConfig, run_dir: Path) -> dict:
-    from df_robot.stage1 import prepare_stage1
-
     t0 = time.perf_counter()
     data, stage1, held_out = prepare_stage1(cfg, run_dir)
     t1 = time.perf_counter()
@@ -352,15 +351,6 @@ def _train_bc_rnn(cfg: DictConfig, run_dir: Path) -> dict:
 
 TRAINERS = {"df": _train_diffusion, "teacher_forcing": _train_diffusion, "diffusion_policy": _train_diffusion,
             "bc_rnn": _train_bc_rnn}
-
-
-def keypoints_of(cfg: DictConfig) -> int:
-    """policy.keypoints, checked before stage 1 starts."""
-    points, latent = int(cfg.policy.get("keypoints", 0) or 0), int(cfg.policy.get("latent_dim", 0) or 0)
-    if points and not 0 < 2 * points < latent:
-        raise UserError(f"config: policy.keypoints={points} takes {2 * points} numbers of policy.latent_dim={latent}: "
-                        "expected fewer, leaving a code (or 0 for none)")
-    return points
 
 
 def train(overrides: list[str]) -> dict:

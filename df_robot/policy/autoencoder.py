@@ -69,7 +69,7 @@ class ImageAutoencoder(nn.Module):
         if not 0 <= 2 * keypoints < latent_dim:
             raise ValueError(f"{keypoints} keypoints take {2 * keypoints} of latent_dim {latent_dim}: "
                              "expected fewer, leaving a code")
-        self.image_size, self.latent_dim, self.standardized, self.keypoints = image_size, latent_dim, standardized, keypoints
+        self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
