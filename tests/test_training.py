@@ -131,13 +131,15 @@ def test_config_errors_are_one_line(override, message, capsys):
 
 
 def test_what_the_memory_reads_is_the_tasks_choice_unless_the_policy_says():
-    """New runs read tokens; return_apple keeps the model its figures were measured with."""
+    """New runs read tokens, on every task; a task may ask for the model before, and an explicit
+    policy.memory_reads wins either way."""
     from df_robot.config import compose
     from df_robot.train import memory_reads
 
     assert memory_reads(compose(["task=fruit_swap"])) == "token"
-    assert memory_reads(compose(["task=return_apple"])) == "hidden"
-    assert memory_reads(compose(["task=return_apple", "policy.memory_reads=token"])) == "token"
+    assert memory_reads(compose(["task=return_apple"])) == "token"
+    assert memory_reads(compose(["task=return_apple", "+task.memory_reads=hidden"])) == "hidden"
+    assert memory_reads(compose(["task=return_apple", "+task.memory_reads=hidden", "policy.memory_reads=token"])) == "token"
 
 
 def test_the_recall_head_is_the_tasks_choice_unless_the_policy_says():
