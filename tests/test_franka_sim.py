@@ -78,7 +78,8 @@ def test_deploy_moves_the_fr3_toward_the_policy_and_never_past_the_box(franky_si
     checkpoint, store = reaching_policy
     t0 = time.monotonic()
     gate = ["--surprise", "0,1e9"]  # every front view after the first is a surprise, no wrist view is
-    done = subprocess.run(deploy_cmd(checkpoint, store, 4, tmp_path / "log", "franky", *gate), cwd=ROOT,
+    # 6 s of wall clock: at 4, a machine busy with other jobs left time for only 2 policy calls
+    done = subprocess.run(deploy_cmd(checkpoint, store, 6, tmp_path / "log", "franky", *gate), cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     t1 = time.monotonic()
     assert done.returncode == 0, done.stdout + done.stderr
