@@ -105,7 +105,10 @@ class ImageAutoencoder(nn.Module):
         return self.decoder(z)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.decode(self.encode(x)), standardize(x) if self.standardized else x)
+        return self.reconstruction_loss(self.encode(x), x)
+
+    def reconstruction_loss(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.decode(z), standardize(x) if self.standardized else x)
 
 
 def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
