@@ -90,16 +90,19 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
 
     from df_robot.policy.align import reference_views
     from df_robot.policy.augment import Augment
-    from df_robot.policy.encode import encode_views, first_reach, load_frames, train_autoencoder
+    from df_robot.policy.encode import TARGETS, encode_views, load_frames, train_autoencoder
 
     pc, ae_cfg, console = cfg.policy, cfg.train.ae, Console(emoji=False)
     augment = Augment.from_config(pc)
     cameras = list(cfg.task.cameras)
     standardized, keypoints = bool(pc.get("standardize_images", False)), keypoints_of(cfg)
+    target_weight, target = float(ae_cfg.get("target_weight", 0.0) or 0.0), ae_cfg.get("target", "places")
+    if target not in TARGETS:
+        raise UserError(f"config: train.ae.target={target!r}: expected one of {', '.join(TARGETS)}")
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
-                  f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}")
-    reach_weight = float(ae_cfg.get("reach_weight", 0.0) or 0.0)
-    reach = [first_reach(store.get("robot_state", e), store.get("action", e)) for e in episodes] if reach_weight else None
+                  f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}"
+                  + (f", target {target} x{target_weight:g}" if target_weight else ""))
+    targets = [TARGETS[target](store.get("robot_state", e), store.get("action", e)) for e in episodes] if target_weight else None
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}
     for ci, cam in enumerate(cameras):
         frames = load_frames(store, episodes, cam, pc.image_size)
@@ -110,7 +113,7 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                 frames, pc.image_size, pc.latent_dim, ae_cfg.steps, ae_cfg.batch_size, ae_cfg.lr, augment,
                 cfg.seed + ci, progress=lambda s, l: bar.update(
                     tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t0)),
-                standardized=standardized, keypoints=keypoints, reach=reach, reach_weight=reach_weight)
+                standardized=standardized, keypoints=keypoints, targets=targets, target_weight=target_weight)
         aes[cam], ae_losses[cam] = ae, losses
         latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e) for e, f in enumerate(frames)]
         held_latents[cam] = [encode_views(ae, f, 1, augment, 0)[:, 0] for f in load_frames(store, held, cam, pc.image_size)]

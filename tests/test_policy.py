@@ -438,6 +438,31 @@ def test_the_first_reach_is_where_the_hand_is_when_the_gripper_first_moves():
     assert np.isnan(first_reach(state, np.zeros((10, 10), np.float32))).all()
 
 
+def test_object_places_follow_each_object_through_grasps_and_releases():
+    """An object lies where it is first grasped until then, moves with the hand while held, and
+    lies where it was let go until grasped again; a grasp away from every lying object is a new
+    object; the gripper's open value is whatever the episode starts with."""
+    from df_robot.policy.encode import object_places
+
+    L = 12
+    hand = np.array([[0.0, 0.0], [0.1, 0.0], [0.1, 0.0], [0.2, 0.0], [0.3, 0.0],   # grasp A at 1, let go at 4
+                     [0.0, 0.5], [0.0, 0.5], [0.1, 0.5], [0.3, 0.01], [0.3, 0.01],  # grasp B at 6, A again at 8
+                     [0.4, 0.0], [0.4, 0.0]], np.float32)
+    state = np.c_[hand, np.zeros((L, 5), np.float32)]
+    closed = np.array([0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0], bool)
+    for open_value, closed_value in ((0.0, 1.0), (1.0, -1.0)):
+        action = np.zeros((L, 7), np.float32)
+        action[:, -1] = np.where(closed, closed_value, open_value)
+        places = object_places(state, action, objects=2)
+        a, b = places[:, :2], places[:, 2:]
+        assert np.allclose(a[:1], [0.1, 0.0]) and np.allclose(a[1:4], hand[1:4])   # lay there, then in the hand
+        assert np.allclose(a[4:8], [0.3, 0.0]) and np.allclose(a[8:10], hand[8:10])  # let go at 4, taken at 8
+        assert np.allclose(a[10:], [0.4, 0.0])
+        assert np.allclose(b[:6], [0.0, 0.5]) and np.allclose(b[7:], [0.1, 0.5])     # the second object
+    assert np.isnan(object_places(state, np.zeros((L, 7), np.float32))).all()      # the gripper never moves
+    assert np.isnan(object_places(state, action, objects=3)[:, 4:]).all()           # no third object
+
+
 def test_the_reach_target_puts_where_the_first_object_lies_in_the_code():
     """Pictures of a small square on a speckled ground, the square's place the reach target:
     with the target, a linear read of the code finds the square on pictures it never saw far
@@ -458,7 +483,7 @@ def test_the_reach_target_puts_where_the_first_object_lies_in_the_code():
 
     def probe_error(weight: float) -> float:
         ae, _ = train_autoencoder([frames], 32, 8, 300, 32, 1e-3, Augment(shift=0), seed=0,
-                                  reach=[xy], reach_weight=weight)
+                                  targets=[xy], target_weight=weight)
         with torch.no_grad():
             z, z_test = ae.encode(as_float(frames)).numpy(), ae.encode(as_float(test_frames)).numpy()
         a = np.c_[z, np.ones(len(z))]

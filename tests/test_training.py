@@ -200,13 +200,13 @@ def test_a_checkpoint_for_another_task_is_refused(tmp_path):
 @pytest.mark.parametrize("keypoints", [0, 4])
 def test_train_from_a_store_end_to_end(tmp_path, keypoints):
     """Stage 1 and 2 from a real store; the checkpoint drives ImagePolicy and its world model
-    (with the plain code, and with feature points in the latents and the first-reach target)."""
+    (with the plain code, and with feature points in the latents and the object-places target)."""
     store = random_image_store(tmp_path / "demo.zarr", failed=(1,))
     rng = np.random.default_rng(0)
     run = tmp_path / "run"
     result = train([f"data.path={store}", f"run_dir={run}", "train.steps=5", "train.ae.steps=3",
                     "train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
-                    "train.batch_size=2", f"policy.keypoints={keypoints}", f"train.ae.reach_weight={0.01 if keypoints else 0}"])
+                    "train.batch_size=2", f"policy.keypoints={keypoints}", f"train.ae.target_weight={0.01 if keypoints else 0}"])
     ckpt = Checkpoint.load(result["checkpoint"], task="fruit_swap")
     assert ckpt.step == 5 and ckpt.stage1.episodes == [0, 2]  # the failed episode is left out
     assert ckpt.stage1.keypoints == keypoints and ckpt.stage1.latent_dim == 32

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from df_robot.policy.augment import Augment
 from df_robot.policy.autoencoder import ImageAutoencoder, to_model_input
@@ -47,27 +46,73 @@ def first_reach(state: np.ndarray, action: np.ndarray) -> np.ndarray:
     return target
 
 
+def object_places(state: np.ndarray, action: np.ndarray, objects: int = 2, same: float = 0.04) -> np.ndarray:
+    """(L, 2 * objects): where each object the demonstrator handles lies (x, y), frame by frame, in
+    the order they are first grasped; NaN for an object never grasped.
+
+    Read off the hand alone, so a real rig's store has it too: an object lies where it is first
+    grasped until then, moves with the hand while held, and lies where it was let go until it is
+    grasped again (a grasp within `same` metres of where an object lies takes that object, else
+    it is a new one). Unlike the next reach, where things lie is what one frame shows, whatever
+    was done before: a code that says it leaves the choice of what to do next to the memory."""
+    L = len(state)
+    out = np.full((L, 2 * objects), np.nan, np.float32)
+    grip = action[:, -1]
+    away = np.abs(grip - grip[0])
+    if state.shape[1] < 2 or away.max() < 1e-6:
+        return out
+    closed = away > away.max() / 2
+    hand = state[:, :2]
+    lying: list[np.ndarray | None] = []   # per object: where it lies, None while held
+    since: list[int] = []                 # per object: the frame its current state began
+    held = None
+    for t in np.nonzero(np.diff(closed.astype(np.int8)))[0] + 1:
+        if closed[t]:                     # a grasp: the nearest object lying at the hand, else a new one
+            near = [(np.linalg.norm(xy - hand[t]), j) for j, xy in enumerate(lying) if xy is not None]
+            j = min(near)[1] if near and min(near)[0] < same else None
+            if j is None:
+                j = len(lying)
+                lying.append(hand[t].copy())
+                since.append(0)
+            if j < objects:
+                out[since[j]:t, 2 * j:2 * j + 2] = lying[j]
+            lying[j], since[j], held = None, t, j
+        elif held is not None:            # a release: it lies where the hand let it go
+            if held < objects:
+                out[since[held]:t, 2 * held:2 * held + 2] = hand[since[held]:t]
+            lying[held], since[held], held = hand[t].copy(), t, None
+    for j in range(min(len(lying), objects)):
+        out[since[j]:, 2 * j:2 * j + 2] = hand[since[j]:] if lying[j] is None else lying[j]
+    return out
+
+
+TARGETS = {"first_reach": first_reach, "places": object_places}
+
+
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
                       augment: Augment, seed: int, progress=None, standardized: bool = False,
-                      keypoints: int = 0, reach: list[np.ndarray] | None = None,
-                      reach_weight: float = 0.0) -> tuple[ImageAutoencoder, list[float]]:
+                      keypoints: int = 0, targets: list[np.ndarray] | None = None,
+                      target_weight: float = 0.0) -> tuple[ImageAutoencoder, list[float]]:
     """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked);
-    with `reach_weight`, a linear head on the code also predicts each frame's `first_reach`
-    (standardized), so the code spends numbers on where the first object lies, not only on the
-    table and the light. The head is dropped after training."""
+    with `target_weight`, a linear head on the code also predicts each frame's target (one of
+    TARGETS, standardized; NaN: none), so the code spends numbers on where the objects lie, not
+    only on the table and the light. The head is dropped after training."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
     ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints)
     params = list(ae.parameters())
-    head = targets = None
-    if reach_weight > 0 and reach is not None:
-        targets = torch.from_numpy(np.concatenate(reach)).float()
-        known = ~torch.isnan(targets[:, 0])
+    head = y_all = None
+    if target_weight > 0 and targets is not None:
+        y_all = torch.from_numpy(np.concatenate(targets)).float()
+        known = ~torch.isnan(y_all)
         if known.any():
-            mean, spread = targets[known].mean(0), targets[known].std(0) + 1e-3
-            targets = (targets - mean) / spread
-            head = torch.nn.Linear(latent_dim, 2)
+            filled = torch.where(known, y_all, torch.zeros(()))
+            count = known.sum(0).clamp_min(1)
+            mean = filled.sum(0) / count
+            spread = (((filled - mean) ** 2 * known).sum(0) / count).sqrt() + 1e-3
+            y_all = (y_all - mean) / spread
+            head = torch.nn.Linear(latent_dim, y_all.shape[1])
             params += list(head.parameters())
     opt = adamw(params, lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
@@ -75,14 +120,13 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     for step in range(steps):
         idx = torch.randint(0, len(all_frames), (batch,), generator=gen)
         x = augment(as_float(all_frames[idx]), gen)
-        if head is None:
-            loss = reconstruction = ae.loss(x)
-        else:
-            z = ae.encode(x)
-            loss = reconstruction = ae.reconstruction_loss(z, x)
-            y, known = targets[idx], ~torch.isnan(targets[idx, 0])
+        z = ae.encode(x)
+        loss = reconstruction = ae.reconstruction_loss(z, x)
+        if head is not None:
+            y = y_all[idx]
+            known = ~torch.isnan(y)
             if known.any():
-                loss = loss + reach_weight * F.mse_loss(head(z[known]), y[known])
+                loss = loss + target_weight * ((head(z) - y.nan_to_num()) ** 2)[known].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
