@@ -220,6 +220,9 @@ def test_train_from_a_store_end_to_end(tmp_path, keypoints):
     assert frames["front"].shape == (32, 32, 3) and frames["front"].dtype == np.uint8
     with pytest.raises(UserError, match="already holds a run"):
         train([f"data.path={store}", f"run_dir={run}"])
+    with pytest.raises(UserError, match="train.ae.target='where': expected one of first_reach, places"):
+        train([f"data.path={store}", f"run_dir={tmp_path / 'other'}", "train.ae.target=where"])
+    assert not (tmp_path / "other" / "stage1.pt").exists()
 
 
 def test_held_out_validation_falls_as_it_learns_and_keeps_the_best(tmp_path):
