@@ -82,6 +82,12 @@ class EvalRunner:
         self.overview = SimCamera(self.twin.model, self.twin.data, "overview", 192, 192)
         self.time_limit = settings.max_seconds or float(task_cfg.get("time_limit_s", self.task.time_limit))
 
+    def close(self) -> None:
+        """Free the GL contexts here: left to the garbage collector, they may be freed from another
+        thread (rich's refresh thread), where EGL refuses to make them current."""
+        self.twin.close()
+        self.overview.close()
+
     def run(self, i: int, record: bool | None = None) -> dict:
         """Episode i of the evaluation; with `record`, its frames for a video."""
         s, twin, task, policy = self.settings, self.twin, self.task, self.policy
@@ -135,7 +141,8 @@ def evaluate(settings: EvalSettings, console=None) -> dict:
     with progress:
         bar = progress.add_task("eval", total=settings.episodes, note="")
         if workers == 1:
-            it = map(EvalRunner(settings).run, range(settings.episodes))
+            runner = EvalRunner(settings)
+            it = map(runner.run, range(settings.episodes))
         else:
             pool = mp.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(settings,))
             it = pool.imap_unordered(_run_in_worker, range(settings.episodes))
@@ -147,6 +154,8 @@ def evaluate(settings: EvalSettings, console=None) -> dict:
             progress.update(bar, advance=1, note=f"success {sum(x['success'] for x in results)}/{len(results)}")
         if pool is not None:
             pool.close()
+        else:
+            runner.close()
     return summarize(settings, results, out)
 
 

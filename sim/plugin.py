@@ -37,14 +37,17 @@ class SimPlugin:
         for line in header(path, runner.ckpt, runner.policy, options, SafetyLimits()):
             console.print(line)
         ok = 0
-        for i in range(args.episodes):
-            r = runner.run(i)
-            ok += r["success"]
-            console.print(f"episode {i + 1}/{args.episodes} seed {r['seed']} {r['layout']}: "
-                          f"{'success' if r['success'] else 'failure'} ({r['stopped']}, {r['seconds']:.1f} s, "
-                          f"policy {r['infer_ms_median']:.0f} ms"
-                          + (f", surprise gate masked {r['views_masked']} of {r['views_gated']} views"
-                             if "views_masked" in r else "") + ")")
+        try:
+            for i in range(args.episodes):
+                r = runner.run(i)
+                ok += r["success"]
+                console.print(f"episode {i + 1}/{args.episodes} seed {r['seed']} {r['layout']}: "
+                              f"{'success' if r['success'] else 'failure'} ({r['stopped']}, {r['seconds']:.1f} s, "
+                              f"policy {r['infer_ms_median']:.0f} ms"
+                              + (f", surprise gate masked {r['views_masked']} of {r['views_gated']} views"
+                                 if "views_masked" in r else "") + ")")
+        finally:
+            runner.close()
         lo, hi = wilson_interval(ok, args.episodes)
         console.print(f"success rate {ok}/{args.episodes} = {ok / args.episodes:.0%} (95% CI {lo:.0%}-{hi:.0%})")
         return 0

@@ -334,8 +334,10 @@ def test_an_evaluation_episode_is_the_same_whichever_worker_runs_it(tiny_policy)
     assert runner.policy.sampler.k_obs > 0  # observations are noised: the noise must be seeded
     runner.run(0)
     after_another = runner.run(1), runner.twin.data.qpos.copy()
+    runner.close()
     runner = EvalRunner(settings)
     alone = runner.run(1), runner.twin.data.qpos.copy()
+    runner.close()
     assert after_another[0]["seed"] == alone[0]["seed"]
     np.testing.assert_array_equal(after_another[1], alone[1])
 
