@@ -373,3 +373,29 @@ def test_deploy_on_the_twin_with_a_surprise_gate(tiny_policy, capsys):
     assert main(args + ["--surprise", "1e-9,1e9"]) == 0  # every front view after the first is a surprise
     masked = re.search(r"surprise gate masked (\d+) of (\d+) views", capsys.readouterr().out)
     assert masked and int(masked[1]) == int(masked[2]) > 0
+
+
+def test_sim_deploy_and_eval_free_their_gl_contexts(tiny_policy, tmp_path):
+    """Renderers left to the garbage collector get freed from whatever thread it runs in (rich's
+    refresh thread), where EGL refuses their context: deploy and eval must close them."""
+    import gc
+
+    import mujoco
+
+    from df_robot.cli import main
+
+    def open_renderers() -> set[int]:
+        return {id(o) for o in gc.get_objects() if type(o) is mujoco.Renderer and o._gl_context is not None}
+
+    gc.collect()
+    before = open_renderers()
+    gc.disable()  # what the run leaves behind stays findable
+    try:
+        assert main(["deploy", "--robot", "sim", "--checkpoint", tiny_policy, "--episodes", "1",
+                     "--max-seconds", "0.5"]) == 0
+        assert main(["eval", f"checkpoint={tiny_policy}", "episodes=1", "workers=1", "max_seconds=0.5",
+                     "videos=0", f"out={tmp_path / 'eval'}"]) == 0
+        left_open = open_renderers() - before
+    finally:
+        gc.enable()
+    assert not left_open
