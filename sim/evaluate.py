@@ -84,7 +84,7 @@ class EvalRunner:
 
     def close(self) -> None:
         """Free the GL contexts here: left to the garbage collector, they may be freed from another
-        thread (rich's refresh thread), where EGL refuses to make them current."""
+        thread (such as rich's refresh thread), where EGL refuses to make them current."""
         self.twin.close()
         self.overview.close()
 
@@ -136,7 +136,7 @@ def evaluate(settings: EvalSettings, console=None) -> dict:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     workers = min(settings.workers or os.cpu_count() or 1, settings.episodes)
-    results, pool = [], None
+    results, pool, runner = [], None, None
     progress = count_bar("evaluating", console)
     with progress:
         bar = progress.add_task("eval", total=settings.episodes, note="")
@@ -154,7 +154,7 @@ def evaluate(settings: EvalSettings, console=None) -> dict:
             progress.update(bar, advance=1, note=f"success {sum(x['success'] for x in results)}/{len(results)}")
         if pool is not None:
             pool.close()
-        else:
+        if runner is not None:
             runner.close()
     return summarize(settings, results, out)
 

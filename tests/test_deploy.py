@@ -376,8 +376,8 @@ def test_deploy_on_the_twin_with_a_surprise_gate(tiny_policy, capsys):
 
 
 def test_sim_deploy_and_eval_free_their_gl_contexts(tiny_policy, tmp_path):
-    """Renderers left to the garbage collector get freed from whatever thread it runs in (rich's
-    refresh thread), where EGL refuses their context: deploy and eval must close them."""
+    """Renderers left to the garbage collector get freed from whatever thread it runs in (such as
+    rich's refresh thread), where EGL refuses their context: deploy and eval must close them."""
     import gc
 
     import mujoco
