@@ -39,6 +39,7 @@ class Stage1:
     standardize_images: bool = False                    # the encoders standardize each image's channels first
     reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
+    flatten_shading: dict = field(default_factory=dict)  # camera -> pixels: that encoder flattens the shading first
 
 
 @dataclass

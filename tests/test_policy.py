@@ -353,6 +353,40 @@ def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not(
     assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
 
 
+def test_flattening_the_shading_takes_out_a_lamp_turned_and_keeps_a_moved_object():
+    """A gain sloping across the picture (a lamp turned) survives standardizing but not
+    flatten_shading; a small object moved changes the flattened picture as much as the plain
+    one. A checkpoint's record rebuilds the encoder with it (and one from before, without)."""
+    from df_robot.checkpoint import Stage1
+    from df_robot.policy.autoencoder import ImageAutoencoder, flatten_shading, load_autoencoder, standardize
+
+    table = torch.full((1, 3, 32, 32), -0.2)
+
+    def scene(row: int) -> torch.Tensor:
+        x = table.clone()
+        x[0, 0, row:row + 4, 10:14], x[0, 1:, row:row + 4, 10:14] = 0.8, -0.8  # a red fruit
+        return x
+
+    x, moved = scene(6), scene(20)
+    slope = torch.linspace(0.55, 1.0, 32).view(1, 1, 1, 32)
+    lamp = ((x + 1) * slope) - 1
+    flat = lambda y: standardize(flatten_shading(y, 4.0))  # noqa: E731
+    change = lambda f, y: float((f(y) - f(x)).abs().mean())  # noqa: E731
+    assert change(standardize, lamp) > 4 * change(standardize, moved)  # the lamp outweighs the fruit...
+    assert change(flat, lamp) < 0.5 * change(flat, moved)  # ...until the shading is flattened
+    assert change(flat, moved) > 0.8 * change(standardize, moved)
+
+    torch.manual_seed(0)
+    ae = ImageAutoencoder(32, 8, standardized=True, shading=4.0).eval()
+    record = Stage1(cameras=["front"], image_size=32, latent_dim=8, autoencoders={"front": ae.state_dict()},
+                    standardize_images=True, flatten_shading={"front": 4.0})
+    before = Stage1(cameras=["front"], image_size=32, latent_dim=8, autoencoders={"front": ae.state_dict()},
+                    standardize_images=True)
+    with torch.no_grad():
+        assert torch.equal(load_autoencoder(record, "front").encode(lamp), ae.encode(lamp))
+        assert not torch.allclose(load_autoencoder(before, "front").encode(lamp), ae.encode(lamp))
+
+
 def test_a_checkpoint_from_before_memory_reads_loads_as_it_was_trained():
     """Checkpoints made before `memory_reads` hold a memory that reads the denoiser's output;
     their dims lack the key and must rebuild that model, not the one new runs train."""

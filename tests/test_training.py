@@ -200,19 +200,23 @@ def test_a_checkpoint_for_another_task_is_refused(tmp_path):
 @pytest.mark.parametrize("keypoints", [0, 4])
 def test_train_from_a_store_end_to_end(tmp_path, keypoints):
     """Stage 1 and 2 from a real store; the checkpoint drives ImagePolicy and its world model
-    (with the plain code, and with feature points in the latents and the object-places target)."""
+    (with the plain code, and with feature points in the latents, the object-places target and
+    the shading flattened)."""
     store = random_image_store(tmp_path / "demo.zarr", failed=(1,))
     rng = np.random.default_rng(0)
     run = tmp_path / "run"
     result = train([f"data.path={store}", f"run_dir={run}", "train.steps=5", "train.ae.steps=3",
                     "train.ae.batch_size=8", "policy.image_size=32", "policy.hidden=32", "policy.aug_views=2",
-                    "train.batch_size=2", f"policy.keypoints={keypoints}", f"train.ae.target_weight={0.01 if keypoints else 0}"])
+                    "train.batch_size=2", f"policy.keypoints={keypoints}", f"train.ae.target_weight={0.01 if keypoints else 0}",
+                    f"policy.flatten_shading={4 if keypoints else 0}"])
     ckpt = Checkpoint.load(result["checkpoint"], task="fruit_swap")
     assert ckpt.step == 5 and ckpt.stage1.episodes == [0, 2]  # the failed episode is left out
     assert ckpt.stage1.keypoints == keypoints and ckpt.stage1.latent_dim == 32
     assert (run / "config.yaml").exists() and any((run / "tensorboard").iterdir())
     policy = ImagePolicy(ckpt)
     assert (policy.autoencoders["front"].points is None) == (keypoints == 0)
+    assert ckpt.stage1.flatten_shading == ({"front": 4.0, "wrist": 4.0} if keypoints else {})
+    assert policy.autoencoders["wrist"].shading == (4.0 if keypoints else 0.0)
     img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
     chunk = policy.act({"front": img, "wrist": img}, np.zeros(17))
     assert chunk.shape == (8, 10) and np.isfinite(chunk).all()

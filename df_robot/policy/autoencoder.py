@@ -41,6 +41,30 @@ def standardize(x: torch.Tensor) -> torch.Tensor:
     return ((x - mean) / (spread + 0.05) / 3).clamp(-1, 1)
 
 
+def flatten_shading(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each pixel over the picture's brightness around it (a Gaussian of `sigma` pixels), in
+    [-1, 1]: light that falls differently (a dimmer room, a lamp turned) is a smooth gain across
+    the picture, and goes; an object's edges and its colour against what lies around it stay
+    (a retinex-like high-pass, before `standardize`)."""
+    img = (x + 1) / 2 + 0.02
+    h, w = img.shape[-2:]
+    brightness = gaussian_rows(h, sigma, img.dtype) @ img.mean(1, keepdim=True) @ gaussian_rows(w, sigma, img.dtype).T
+    return (img / brightness - 1).clamp(-1, 1)
+
+
+def gaussian_rows(n: int, sigma: float, dtype=torch.float32) -> torch.Tensor:
+    """(n, n): a Gaussian blur along one axis as a matrix, the edge pixel repeated beyond the
+    edge; two matrix products blur a picture several times faster than a convolution on a CPU."""
+    radius = max(1, int(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-taps ** 2 / (2 * sigma ** 2))
+    weights = weights / weights.sum()
+    rows, matrix = torch.arange(n), torch.zeros(n, n, dtype=torch.float64)
+    for offset, weight in zip(range(-radius, radius + 1), weights):
+        matrix[rows, (rows + offset).clamp(0, n - 1)] += weight
+    return matrix.to(dtype)
+
+
 class SpatialSoftmax(nn.Module):
     """Each feature map's expected position under a softmax over its pixels: (N, K, H, W) ->
     (N, 2K) coordinates in [-1, 1]. A feature that moves moves its point in proportion, where a
@@ -63,13 +87,14 @@ class ImageAutoencoder(nn.Module):
     too (read off the quarter-resolution features), taking 2 x keypoints of the latent."""
 
     def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False,
-                 keypoints: int = 0):
+                 keypoints: int = 0, shading: float = 0.0):
         super().__init__()
         assert image_size % 16 == 0, "image_size must be a multiple of 16"
         if not 0 <= 2 * keypoints < latent_dim:
             raise ValueError(f"{keypoints} keypoints take {2 * keypoints} of latent_dim {latent_dim}: "
                              "expected fewer, leaving a code")
         self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
+        self.shading = float(shading)  # > 0: flatten_shading at this many pixels first
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
@@ -93,28 +118,33 @@ class ImageAutoencoder(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
-        x = standardize(x) if self.standardized else x
+        x = self.model_input(x).contiguous(memory_format=torch.channels_last)
         if self.points is None:
             return self.encoder(x)
         quarter = self.encoder[:4](x)
         return torch.cat([self.encoder[4:](quarter), self.points(quarter)], 1)
 
+    def model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the encoder sees and the decoder gives back: the picture, its shading flattened and
+        its channels standardized where asked."""
+        x = flatten_shading(x, self.shading) if self.shading > 0 else x
+        return standardize(x) if self.standardized else x
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The picture back (standardized, when the encoder standardizes its input)."""
+        """The picture back, as `model_input` gives it."""
         return self.decoder(z)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruction_loss(self.encode(x), x)
 
     def reconstruction_loss(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(self.decode(z), standardize(x) if self.standardized else x)
+        return F.mse_loss(self.decode(z), self.model_input(x))
 
 
 def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
     """A checkpoint's (stage-1 record's) trained autoencoder of one camera, ready to encode."""
     ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim, standardized=stage1.standardize_images,
-                          keypoints=stage1.keypoints)
+                          keypoints=stage1.keypoints, shading=stage1.flatten_shading.get(camera, 0.0))
     ae.load_state_dict(stage1.autoencoders[camera])
     return ae.eval()
 
