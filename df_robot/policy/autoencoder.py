@@ -54,7 +54,7 @@ def flatten_shading(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def gaussian_rows(n: int, sigma: float, dtype=torch.float32) -> torch.Tensor:
     """(n, n): a Gaussian blur along one axis as a matrix, the edge pixel repeated beyond the
-    edge; two matrix products blur a picture several times faster than a convolution on a CPU."""
+    edge: a picture blurred by two matrix products (BLAS) rather than a one-channel convolution."""
     radius = max(1, int(3 * sigma))
     taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
     weights = torch.exp(-taps ** 2 / (2 * sigma ** 2))
