@@ -40,7 +40,6 @@ class Stage1:
     reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
     flatten_shading: dict = field(default_factory=dict)  # camera -> pixels: that encoder flattens the shading first
-    shading_by: str = "luminance"                       # ...over the brightness around each pixel, or each channel's
 
 
 @dataclass
