@@ -37,11 +37,9 @@ class Stage1:
     ae_losses: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)         # the image augmentation the encoders were trained with
     standardize_images: bool = False                    # the encoders standardize each image's channels first
-    standardize_by: str = "channel"                     # ...each channel by itself, or all three by one mean and spread
     reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
     flatten_shading: dict = field(default_factory=dict)  # camera -> pixels: that encoder flattens the shading first
-    shading_by: str = "luminance"                       # ...over the brightness around each pixel, or each channel's
 
 
 @dataclass

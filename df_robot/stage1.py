@@ -36,34 +36,6 @@ def keypoints_of(cfg: DictConfig) -> int:
     return points
 
 
-def shading_of(cfg: DictConfig, cameras: list[str]) -> tuple[dict, str]:
-    """policy.flatten_shading as camera -> pixels (the cameras policy.flatten_shading_cameras
-    names, every camera when null; none when 0) and policy.flatten_shading_by, checked before
-    stage 1 starts."""
-    from df_robot.policy.autoencoder import SHADING_BY
-
-    pc = cfg.policy
-    sigma, by = float(pc.get("flatten_shading", 0.0) or 0.0), str(pc.get("flatten_shading_by", "luminance"))
-    if by not in SHADING_BY:
-        raise UserError(f"config: policy.flatten_shading_by={by!r}: expected one of {', '.join(SHADING_BY)}")
-    chosen = pc.get("flatten_shading_cameras", None)
-    chosen = list(cameras) if chosen is None else [str(c) for c in chosen]
-    unknown = [c for c in chosen if c not in cameras]
-    if unknown:
-        raise UserError(f"config: policy.flatten_shading_cameras names {unknown}: expected some of task.cameras {list(cameras)}")
-    return ({c: sigma for c in chosen} if sigma > 0 else {}), by
-
-
-def standardize_by_of(cfg: DictConfig) -> str:
-    """policy.standardize_by, checked before stage 1 starts."""
-    from df_robot.policy.autoencoder import STANDARDIZE_BY
-
-    by = str(cfg.policy.get("standardize_by", "channel"))
-    if by not in STANDARDIZE_BY:
-        raise UserError(f"config: policy.standardize_by={by!r}: expected one of {', '.join(STANDARDIZE_BY)}")
-    return by
-
-
 def _tokens(cfg: DictConfig, per_obs: list, per_act: list):
     from df_robot.policy.tokens import build_token_data
 
@@ -124,15 +96,14 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     augment = Augment.from_config(pc)
     cameras = list(cfg.task.cameras)
     standardized, keypoints = bool(pc.get("standardize_images", False)), keypoints_of(cfg)
-    shading, shading_by = shading_of(cfg, cameras)
-    standardize_by = standardize_by_of(cfg)
+    sigma = float(pc.get("flatten_shading", 0.0) or 0.0)
+    shading = {c: sigma for c in cameras} if sigma > 0 else {}
     target_weight, target = float(ae_cfg.get("target_weight", 0.0) or 0.0), ae_cfg.get("target", "places")
     if target not in TARGETS:
         raise UserError(f"config: train.ae.target={target!r}: expected one of {', '.join(TARGETS)}")
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
                   f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}"
-                  + (f" (by {standardize_by})" if standardized else "")
-                  + (f", shading flattened at {max(shading.values()):g} px by {shading_by} ({', '.join(shading)})" if shading else "")
+                  + (f", shading flattened at {sigma:g} px" if shading else "")
                   + (f", target {target} x{target_weight:g}" if target_weight else ""))
     targets = [TARGETS[target](store.get("robot_state", e), store.get("action", e)) for e in episodes] if target_weight else None
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}
@@ -146,7 +117,7 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                 cfg.seed + ci, progress=lambda s, l: bar.update(
                     tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t0)),
                 standardized=standardized, keypoints=keypoints, targets=targets, target_weight=target_weight,
-                shading=shading.get(cam, 0.0), shading_by=shading_by, standardize_by=standardize_by)
+                shading=shading.get(cam, 0.0))
         aes[cam], ae_losses[cam] = ae, losses
         latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e) for e, f in enumerate(frames)]
         held_latents[cam] = [encode_views(ae, f, 1, augment, 0)[:, 0] for f in load_frames(store, held, cam, pc.image_size)]
@@ -155,6 +126,6 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                     latent_dim=int(pc.latent_dim), autoencoders={c: aes[c].state_dict() for c in cameras},
                     store=str(store.path), episodes=episodes, held_out=held, ae_losses=ae_losses,
                     augment=augment.as_dict(), standardize_images=standardized, keypoints=keypoints,
-                    flatten_shading=shading, shading_by=shading_by, standardize_by=standardize_by,
+                    flatten_shading=shading,
                     reference_views=reference_views(store, episodes, fixed_cameras(cfg)))
     return stage1, latents, held_latents

@@ -35,7 +35,7 @@ from df_robot.policy.optim import adamw
 from df_robot.policy.sampler import PolicySampler
 from df_robot.policy.tokens import TokenData
 from df_robot.progress import progress_bar
-from df_robot.stage1 import keypoints_of, prepare_stage1, shading_of, standardize_by_of
+from df_robot.stage1 import keypoints_of, prepare_stage1
 
 
 # --------------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def train_config(cfg: DictConfig) -> dict:
     if cfg.policy.kind not in TRAINERS:
         raise UserError(f"config: policy.kind={cfg.policy.kind!r}: known kinds {sorted(TRAINERS)}")
     precision(cfg)  # a typo fails now, not after stage 1
-    keypoints_of(cfg), shading_of(cfg, list(cfg.task.cameras)), standardize_by_of(cfg)
+    keypoints_of(cfg)
     recall_weight(cfg), recall_lags(cfg), memory_reads(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

@@ -356,8 +356,7 @@ def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not(
 def test_flattening_the_shading_takes_out_a_lamp_turned_and_keeps_a_moved_object():
     """A gain sloping across the picture (a lamp turned) survives standardizing but not
     flatten_shading; a small object moved changes the flattened picture as much as the plain
-    one; a tinted lamp goes only when each channel is flattened by itself. A checkpoint's record
-    rebuilds the encoder as trained (and one from before, without)."""
+    one. A checkpoint's record rebuilds the encoder with it (and one from before, without)."""
     from df_robot.checkpoint import Stage1
     from df_robot.policy.autoencoder import ImageAutoencoder, flatten_shading, load_autoencoder, standardize
 
@@ -377,15 +376,6 @@ def test_flattening_the_shading_takes_out_a_lamp_turned_and_keeps_a_moved_object
     assert change(flat, lamp) < 0.5 * change(flat, moved)  # ...until the shading is flattened
     assert change(flat, moved) > 0.8 * change(standardize, moved)
 
-    # a warm lamp from one side: the blue falls across the picture more than the red; only each
-    # channel over its own surroundings takes it out, and the moved fruit still shows
-    warm = torch.tensor([1.0, 0.8, 0.55]).view(1, 3, 1, 1)
-    tinted = (x + 1) * (1 - (slope - 0.55) / 0.45 * (1 - warm)) - 1
-    by_channel = lambda y: standardize(flatten_shading(y, 4.0, "channel"))  # noqa: E731
-    assert change(flat, tinted) > 2 * change(flat, moved)
-    assert change(by_channel, tinted) < 0.2 * change(by_channel, moved)
-    assert change(by_channel, lamp) < 0.2 * change(by_channel, moved)
-
     torch.manual_seed(0)
     ae = ImageAutoencoder(32, 8, standardized=True, shading=4.0).eval()
     record = Stage1(cameras=["front"], image_size=32, latent_dim=8, autoencoders={"front": ae.state_dict()},
@@ -395,11 +385,6 @@ def test_flattening_the_shading_takes_out_a_lamp_turned_and_keeps_a_moved_object
     with torch.no_grad():
         assert torch.equal(load_autoencoder(record, "front").encode(lamp), ae.encode(lamp))
         assert not torch.allclose(load_autoencoder(before, "front").encode(lamp), ae.encode(lamp))
-        per_channel = ImageAutoencoder(32, 8, standardized=True, shading=4.0, shading_by="channel").eval()
-        per_channel.load_state_dict(ae.state_dict())
-        record.shading_by = "channel"
-        assert torch.equal(load_autoencoder(record, "front").encode(tinted), per_channel.encode(tinted))
-        assert not torch.allclose(per_channel.encode(tinted), ae.encode(tinted))
 
 
 def test_a_checkpoint_from_before_memory_reads_loads_as_it_was_trained():

@@ -31,33 +31,24 @@ def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = 
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
-def standardize(x: torch.Tensor, by: str = "channel") -> torch.Tensor:
+def standardize(x: torch.Tensor) -> torch.Tensor:
     """Each image's channels to zero mean and unit spread (a third of it, clipped to [-1, 1]):
     a room's brightness, the light's tint and the table's colour are mostly a per-channel gain
     and offset of the whole picture, and vanish here; what stands out from the table (the
-    fruits, the arm, the marks) stays, with its colour relative to the scene. `by="image"`: one
-    mean and spread for all three channels, so a fruit keeps its own colour whatever the
-    table's (a light's tint then stays)."""
-    dims = (1, 2, 3) if by == "image" else (2, 3)
-    mean = x.mean(dim=dims, keepdim=True)
-    spread = x.std(dim=dims, keepdim=True)
+    fruits, the arm, the marks) stays, with its colour relative to the scene."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    spread = x.std(dim=(2, 3), keepdim=True)
     return ((x - mean) / (spread + 0.05) / 3).clamp(-1, 1)
 
 
-SHADING_BY = ("luminance", "channel")
-STANDARDIZE_BY = ("channel", "image")
-
-
-def flatten_shading(x: torch.Tensor, sigma: float, by: str = "luminance") -> torch.Tensor:
+def flatten_shading(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Each pixel over the picture's brightness around it (a Gaussian of `sigma` pixels), in
     [-1, 1]: light that falls differently (a dimmer room, a lamp turned) is a smooth gain across
     the picture, and goes; an object's edges and its colour against what lies around it stay
-    (a retinex-like high-pass, before `standardize`). `by="channel"` divides each channel by its
-    own surroundings: a table of another colour is a smooth gain on each channel, and goes too."""
+    (a retinex-like high-pass, before `standardize`)."""
     img = (x + 1) / 2 + 0.02
     h, w = img.shape[-2:]
-    around = img if by == "channel" else img.mean(1, keepdim=True)
-    brightness = gaussian_rows(h, sigma, img.dtype) @ around @ gaussian_rows(w, sigma, img.dtype).T
+    brightness = gaussian_rows(h, sigma, img.dtype) @ img.mean(1, keepdim=True) @ gaussian_rows(w, sigma, img.dtype).T
     return (img / brightness - 1).clamp(-1, 1)
 
 
@@ -96,7 +87,7 @@ class ImageAutoencoder(nn.Module):
     too (read off the quarter-resolution features), taking 2 x keypoints of the latent."""
 
     def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False,
-                 keypoints: int = 0, shading: float = 0.0, shading_by: str = "luminance", standardize_by: str = "channel"):
+                 keypoints: int = 0, shading: float = 0.0):
         super().__init__()
         assert image_size % 16 == 0, "image_size must be a multiple of 16"
         if not 0 <= 2 * keypoints < latent_dim:
@@ -104,7 +95,6 @@ class ImageAutoencoder(nn.Module):
                              "expected fewer, leaving a code")
         self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
         self.shading = float(shading)  # > 0: flatten_shading at this many pixels first
-        self.shading_by, self.standardize_by = shading_by, standardize_by
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, 2, 1), nn.SiLU(),
@@ -137,8 +127,8 @@ class ImageAutoencoder(nn.Module):
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         """What the encoder sees and the decoder gives back: the picture, its shading flattened and
         its channels standardized where asked."""
-        x = flatten_shading(x, self.shading, self.shading_by) if self.shading > 0 else x
-        return standardize(x, self.standardize_by) if self.standardized else x
+        x = flatten_shading(x, self.shading) if self.shading > 0 else x
+        return standardize(x) if self.standardized else x
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The picture back, as `model_input` gives it."""
@@ -154,8 +144,7 @@ class ImageAutoencoder(nn.Module):
 def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
     """A checkpoint's (stage-1 record's) trained autoencoder of one camera, ready to encode."""
     ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim, standardized=stage1.standardize_images,
-                          keypoints=stage1.keypoints, shading=stage1.flatten_shading.get(camera, 0.0),
-                          shading_by=stage1.shading_by, standardize_by=stage1.standardize_by)
+                          keypoints=stage1.keypoints, shading=stage1.flatten_shading.get(camera, 0.0))
     ae.load_state_dict(stage1.autoencoders[camera])
     return ae.eval()
 

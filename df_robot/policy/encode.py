@@ -92,8 +92,7 @@ TARGETS = {"first_reach": first_reach, "places": object_places}
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
                       augment: Augment, seed: int, progress=None, standardized: bool = False,
                       keypoints: int = 0, targets: list[np.ndarray] | None = None,
-                      target_weight: float = 0.0, shading: float = 0.0,
-                      shading_by: str = "luminance", standardize_by: str = "channel") -> tuple[ImageAutoencoder, list[float]]:
+                      target_weight: float = 0.0, shading: float = 0.0) -> tuple[ImageAutoencoder, list[float]]:
     """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked);
     with `target_weight`, a linear head on the code also predicts each frame's target (one of
     TARGETS, standardized; NaN: none), so the code spends numbers on where the objects lie, not
@@ -101,8 +100,7 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
-    ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints, shading=shading,
-                          shading_by=shading_by, standardize_by=standardize_by)
+    ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints, shading=shading)
     params = list(ae.parameters())
     head = y_all = None
     if target_weight > 0 and targets is not None:
