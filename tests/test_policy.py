@@ -353,6 +353,46 @@ def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not(
     assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
 
 
+def test_another_table_cloth_recolours_the_table_not_the_fruit_and_is_undone_in_the_target():
+    from df_robot.policy.augment import Augment
+
+    x = torch.empty(4, 3, 32, 32)
+    x[:] = torch.tensor([0.78, 0.44, 0.10])[:, None, None]  # a wooden table, [-1, 1]
+    x[:, :, 10:16, 10:16] = torch.tensor([0.9, -0.1, -0.9])[:, None, None]  # an orange on it
+    seen, target = Augment(shift=0, table=0.12).pair(x, torch.Generator().manual_seed(0))
+    assert torch.equal(target, x)  # stage 1 gives back the scene as recorded
+    cloth = (seen - x)[:, :, 0, 0].abs()  # [-1, 1] is twice the 0-1 scale
+    assert cloth.max() > 0.05 and cloth.max() <= 2 * 0.12 + 1e-5
+    assert (seen - x)[:, :, 12, 12].abs().max() < 1e-3  # the fruit keeps its colour
+    assert torch.equal(seen, Augment(shift=0, table=0.12)(x, torch.Generator().manual_seed(0)))  # seeded
+    assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
+
+
+def test_stage_one_gives_back_the_recorded_cloth_so_the_code_ignores_another():
+    """Pictures of a wooden table with a square on it: with `table`, the autoencoder sees the
+    cloth recoloured and is asked for the recorded one, so a recoloured picture's code lies near
+    the recorded picture's, far nearer than for an autoencoder that reconstructs what it sees."""
+    from df_robot.policy.augment import Augment
+    from df_robot.policy.encode import as_float, train_autoencoder
+
+    rng = np.random.default_rng(0)
+    frames = np.empty((300, 3, 32, 32), np.uint8)
+    frames[:] = np.array([225, 185, 140], np.uint8)[:, None, None]
+    for i, (x, y) in enumerate(rng.integers(4, 26, (300, 2))):
+        frames[i, :, y:y + 4, x:x + 4] = [[[250]], [[120]], [[20]]]
+    frames = torch.from_numpy(frames)
+    recoloured = Augment(shift=0, table=0.12).retable(as_float(frames[:50]), torch.Generator().manual_seed(1))
+
+    def code_moved(table: float) -> float:
+        ae, _ = train_autoencoder([frames], 32, 8, 300, 32, 1e-3, Augment(shift=0, table=table), seed=0,
+                                  standardized=True)
+        with torch.no_grad():
+            z, z_other = ae.encode(as_float(frames[:50])), ae.encode(recoloured)
+        return float((z_other - z).norm(dim=1).mean() / (z - z.mean(0)).norm(dim=1).mean())
+
+    assert code_moved(0.12) < 0.3 * code_moved(0.0)
+
+
 def test_flattening_the_shading_takes_out_a_lamp_turned_and_keeps_a_moved_object():
     """A gain sloping across the picture (a lamp turned) survives standardizing but not
     flatten_shading; a small object moved changes the flattened picture as much as the plain

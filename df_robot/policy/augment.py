@@ -30,11 +30,12 @@ class Augment:
     rotate: float = 0.0      # degrees, each direction
     colour: float = 0.0      # relative amplitude of brightness, contrast, saturation; half of it per-channel gain
     light: float = 0.0       # relative amplitude of the gain's slope and highlight; the tone curve's log-gamma
+    table: float = 0.0       # most a channel of the table's colour changes (0-1 scale); undone by stage 1
 
     @classmethod
     def from_config(cls, pc) -> "Augment":
         return cls(shift=int(pc.aug_shift), rotate=float(pc.get("aug_rotate", 0.0)), colour=float(pc.get("aug_colour", 0.0)),
-                   light=float(pc.get("aug_light", 0.0)))
+                   light=float(pc.get("aug_light", 0.0)), table=float(pc.get("aug_table", 0.0)))
 
     def geometric(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """(N, 3, H, W) in [-1, 1]. Without a rotation, exactly the random shift of earlier runs."""
@@ -78,8 +79,30 @@ class Augment:
         img = ((x + 1) / 2).clamp(0, 1) ** gamma * gain
         return img.clamp(0, 1) * 2 - 1
 
+    def retable(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Another table cloth: the pixels coloured like the picture's median (the table, which
+        fills most of it) get another colour, each channel up to `table` off; the fruits, the hand
+        and the shading stay. Standardizing cannot take it out (it is not the whole picture's
+        gain), so stage 1 is asked to undo it: the code keeps no numbers for the cloth."""
+        if self.table <= 0:
+            return x
+        n = len(x)
+        img = (x + 1) / 2
+        median = img.flatten(2).median(-1).values[..., None, None]                  # (N, 3, 1, 1)
+        near = torch.exp(-((img - median) ** 2).sum(1, keepdim=True) / (2 * 0.1 ** 2))  # 1 on the cloth
+        sign = torch.randint(0, 2, (n, 3, 1, 1), generator=gen) * 2 - 1
+        change = sign * torch.rand(n, 3, 1, 1, generator=gen) * self.table
+        img = img * (1 + near * change / median.clamp_min(0.05))
+        return img.clamp(0, 1) * 2 - 1
+
+    def pair(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what the encoder sees, what the decoder must give back): the cloth changed only in the first."""
+        scene = self.lighting(self.photometric(self.geometric(x, gen), gen), gen)
+        return self.retable(scene, gen), scene
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return self.lighting(self.photometric(self.geometric(x, gen), gen), gen)
+        return self.pair(x, gen)[0]
 
     def as_dict(self) -> dict:
-        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour, "light": self.light}
+        return {"shift": self.shift, "rotate": self.rotate, "colour": self.colour, "light": self.light,
+                "table": self.table}

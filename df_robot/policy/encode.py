@@ -119,9 +119,9 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     losses = []
     for step in range(steps):
         idx = torch.randint(0, len(all_frames), (batch,), generator=gen)
-        x = augment(as_float(all_frames[idx]), gen)
+        x, target = augment.pair(as_float(all_frames[idx]), gen)
         z = ae.encode(x)
-        loss = reconstruction = ae.reconstruction_loss(z, x)
+        loss = reconstruction = ae.reconstruction_loss(z, target)
         if head is not None:
             y = y_all[idx]
             known = ~torch.isnan(y)
