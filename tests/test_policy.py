@@ -366,6 +366,11 @@ def test_another_table_cloth_recolours_the_table_not_the_fruit_and_is_undone_in_
     assert (seen - x)[:, :, 12, 12].abs().max() < 1e-3  # the fruit keeps its colour
     assert torch.equal(seen, Augment(shift=0, table=0.12)(x, torch.Generator().manual_seed(0)))  # seeded
     assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
+    from df_robot.policy.autoencoder import ImageAutoencoder
+    from df_robot.policy.encode import encode_views
+    frames = ((x + 1) * 127.5).round().to(torch.uint8)
+    views = encode_views(ImageAutoencoder(32, 8).eval(), frames, 3, Augment(shift=0, table=0.12), 0)
+    assert np.allclose(views[:, 1:], views[:, :1], atol=1e-6)  # stage 2's views keep the recorded cloth
 
 
 def test_stage_one_gives_back_the_recorded_cloth_so_the_code_ignores_another():

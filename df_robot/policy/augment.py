@@ -4,7 +4,8 @@ Geometric: a random shift of a few pixels (Diffusion Policy's random crop) and, 
 small rotation (a camera turned a little on its mount). Photometric, when asked: brightness,
 contrast, saturation and per-channel gains (another room light, another white balance); and
 light falling differently (`light`): a smooth gain across the picture (a lamp turned), a
-highlight moved or gone, and a tone curve (a dimmer room clips other parts of the picture).
+highlight moved or gone, and a tone curve (a dimmer room clips other parts of the picture);
+and another table cloth (`table`), which stage 1 undoes rather than reconstructs.
 Standardizing an image takes out a global gain; these survive it, as a moved lamp's do.
 Only the shift is on by default: light and colour are taken out by standardizing each image
 (`policy.standardize_images`, autoencoder.py), which measured better (docs/method.md). An autoencoder asked to undo the colour jitter (a light-invariant latent)
@@ -80,24 +81,30 @@ class Augment:
         return img.clamp(0, 1) * 2 - 1
 
     def retable(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Another table cloth: the pixels coloured like the picture's median (the table, which
-        fills most of it) get another colour, each channel up to `table` off; the fruits, the hand
-        and the shading stay. Standardizing cannot take it out (it is not the whole picture's
-        gain), so stage 1 is asked to undo it: the code keeps no numbers for the cloth."""
+        """Another table cloth: the pixels of the picture's median hue (the table, which fills
+        most of it, in light and in shadow) get another colour, each channel up to `table` off;
+        the fruits, the hand and the shading stay. Standardizing cannot take it out (it is not the
+        whole picture's gain), so stage 1 is asked to undo it: the code keeps no numbers for it."""
         if self.table <= 0:
             return x
         n = len(x)
         img = (x + 1) / 2
-        median = img.flatten(2).median(-1).values[..., None, None]                  # (N, 3, 1, 1)
-        near = torch.exp(-((img - median) ** 2).sum(1, keepdim=True) / (2 * 0.1 ** 2))  # 1 on the cloth
+        hue = img / (img.sum(1, keepdim=True) + 0.05)
+        median = img[..., ::4, ::4].flatten(2).median(-1).values[..., None, None]   # (N, 3, 1, 1)
+        median_hue = median / (median.sum(1, keepdim=True) + 0.05)
+        cloth = torch.exp(-((hue - median_hue) ** 2).sum(1, keepdim=True) / (2 * 0.03 ** 2))
         sign = torch.randint(0, 2, (n, 3, 1, 1), generator=gen) * 2 - 1
         change = sign * torch.rand(n, 3, 1, 1, generator=gen) * self.table
-        img = img * (1 + near * change / median.clamp_min(0.05))
+        img = img * (1 + cloth * change / median.clamp_min(0.05))
         return img.clamp(0, 1) * 2 - 1
+
+    def scene(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """The picture as another day's rig might show it, its table cloth as recorded."""
+        return self.lighting(self.photometric(self.geometric(x, gen), gen), gen)
 
     def pair(self, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(what the encoder sees, what the decoder must give back): the cloth changed only in the first."""
-        scene = self.lighting(self.photometric(self.geometric(x, gen), gen), gen)
+        scene = self.scene(x, gen)
         return self.retable(scene, gen), scene
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -139,10 +139,11 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
 
 @torch.no_grad()
 def encode_views(ae: ImageAutoencoder, frames: torch.Tensor, views: int, augment: Augment, seed: int) -> np.ndarray:
-    """(L, V, latent_dim): view 0 the frame itself, views 1.. augmented copies of it."""
+    """(L, V, latent_dim): view 0 the frame itself, views 1.. augmented copies of it (the table
+    cloth as recorded: stage 1 has learnt to give another one the same code)."""
     gen = torch.Generator().manual_seed(seed)
     x = as_float(frames)
     out = [ae.encode(x)]
     for _ in range(views - 1):
-        out.append(ae.encode(augment(x, gen)))
+        out.append(ae.encode(augment.scene(x, gen)))
     return torch.stack(out, dim=1).numpy()
