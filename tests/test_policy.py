@@ -355,6 +355,8 @@ def test_light_augmentation_survives_standardizing_where_a_dimmer_room_does_not(
 
 def test_another_table_cloth_recolours_the_table_not_the_fruit_and_is_undone_in_the_target():
     from df_robot.policy.augment import Augment
+    from df_robot.policy.autoencoder import ImageAutoencoder
+    from df_robot.policy.encode import encode_views
 
     x = torch.empty(4, 3, 32, 32)
     x[:] = torch.tensor([0.78, 0.44, 0.10])[:, None, None]  # a wooden table, [-1, 1]
@@ -366,8 +368,6 @@ def test_another_table_cloth_recolours_the_table_not_the_fruit_and_is_undone_in_
     assert (seen - x)[:, :, 12, 12].abs().max() < 1e-3  # the fruit keeps its colour
     assert torch.equal(seen, Augment(shift=0, table=0.12)(x, torch.Generator().manual_seed(0)))  # seeded
     assert torch.equal(Augment(shift=0)(x, torch.Generator()), x)  # off unless asked
-    from df_robot.policy.autoencoder import ImageAutoencoder
-    from df_robot.policy.encode import encode_views
     frames = ((x + 1) * 127.5).round().to(torch.uint8)
     views = encode_views(ImageAutoencoder(32, 8).eval(), frames, 3, Augment(shift=0, table=0.12), 0)
     assert np.allclose(views[:, 1:], views[:, :1], atol=1e-6)  # stage 2's views keep the recorded cloth
