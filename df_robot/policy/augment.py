@@ -89,10 +89,11 @@ class Augment:
             return x
         n = len(x)
         img = (x + 1) / 2
-        hue = img / (img.sum(1, keepdim=True) + 0.05)
+        def hue(c):  # colour over brightness: the cloth in shadow matches the cloth in light
+            return c / (c.sum(1, keepdim=True) + 0.05)
+
         median = img[..., ::4, ::4].flatten(2).median(-1).values[..., None, None]   # (N, 3, 1, 1)
-        median_hue = median / (median.sum(1, keepdim=True) + 0.05)
-        cloth = torch.exp(-((hue - median_hue) ** 2).sum(1, keepdim=True) / (2 * 0.03 ** 2))
+        cloth = torch.exp(-((hue(img) - hue(median)) ** 2).sum(1, keepdim=True) / (2 * 0.03 ** 2))
         sign = torch.randint(0, 2, (n, 3, 1, 1), generator=gen) * 2 - 1
         change = sign * torch.rand(n, 3, 1, 1, generator=gen) * self.table
         img = img * (1 + cloth * change / median.clamp_min(0.05))
