@@ -150,6 +150,13 @@ def _deploy_parser(sub) -> None:
     deploy.add_argument("--surprise", default=None, metavar="T[,T2...]",
                         help="surprise gate thresholds, one per camera (default: those calibrated at training)")
     deploy.add_argument("--no-gate", action="store_true", help="turn the surprise gate off")
+    deploy.add_argument("--surprise-level", type=int, default=1000, metavar="K",
+                        help="the level a surprising view is fed at: 1000 masks it (default); -1 the level that "
+                        "brings its surprise down to the threshold")
+    deploy.add_argument("--surprise-follow", action=argparse.BooleanOptionalAction, default=False,
+                        help="the thresholds follow the episode's median surprise where it runs above the "
+                        "demonstrations' (another light or table cloth), so that the gate keeps to what is unlike "
+                        "the rest of the episode")
     deploy.add_argument("--no-align", action="store_true",
                         help="do not align the fixed cameras to the demonstrations' view (on by default)")
     deploy.add_argument("--temperature", type=float, default=None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from df_robot.checkpoint import Checkpoint, newest_checkpoint
 from df_robot.control.safety import SafetyLimits
-from df_robot.policy.options import DeployOptions, align_status, parse_thresholds
+from df_robot.policy.options import MASKED, DeployOptions, align_status, parse_thresholds
 from df_robot.policy.registry import load_policy
 
 
@@ -31,7 +31,8 @@ def header(path: str, ckpt: Checkpoint, policy, options: DeployOptions, limits: 
 def options_from_args(args) -> DeployOptions:
     surprise = [] if getattr(args, "no_gate", False) else parse_thresholds(args.surprise)
     return DeployOptions(steps=args.steps, k_obs=args.obs_noise, temperature=args.temperature, surprise=surprise,
-                         align=not getattr(args, "no_align", False))
+                         surprise_level=getattr(args, "surprise_level", MASKED),
+                         gate_follow=getattr(args, "surprise_follow", False), align=not getattr(args, "no_align", False))
 
 
 def start_deployment(args) -> Deployment:
