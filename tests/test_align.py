@@ -92,6 +92,9 @@ def test_deploy_aligns_fixed_cameras_by_default_and_says_so(tmp_path, capsys):
                  f"out={out}"]) == 0
     result = json.loads((out / "results.json").read_text())["results"][0]
     assert set(result["view_alignment"]) == {"front"} and "applied" in result["view_alignment"]["front"]
+    assert main(["eval", f"checkpoint={ckpt_path}", "episodes=1", "workers=1", "max_seconds=0.5", "videos=0",
+                 f"out={tmp_path / 'eval_off'}", "align=false"]) == 0
+    assert json.loads((tmp_path / "eval_off" / "results.json").read_text())["results"][0]["view_alignment"] == {}
     ckpt.stage1.reference_views = {}
     ckpt.save(tmp_path / "old.pt")
     assert main(["deploy", "--robot", "sim", "--checkpoint", str(tmp_path / "old.pt"), "--episodes", "1",

@@ -44,8 +44,8 @@ class DeployOptions:
         if self.surprise is not None:
             if not len(self.surprise):
                 return "surprise gate: off (asked for)"
-            return f"surprise gate: on, thresholds {list(self.surprise)} (given; per camera {ckpt.stage1.cameras})"
-                    f"{self._how(follow=False)}"
+            return (f"surprise gate: on, thresholds {list(self.surprise)} (given; per camera {ckpt.stage1.cameras})"
+                    f"{self._how(follow=False)}")
         if ckpt.policy != "df":
             return f"surprise gate: off (a {ckpt.policy} policy has no world model to be surprised)"
         if ckpt.gate is None:
