@@ -45,7 +45,7 @@ def cell(label: str, checkpoint: str, condition: str, args, out: Path) -> dict:
                             videos=args.videos, out=str(where), shift="" if condition in ("clean", DISTURBED) else condition,
                             disturb=DisturbanceConfig(distractor=disturbed, occlusion=disturbed),
                             surprise_threshold=[] if args.no_gate else None, surprise_k_obs=args.surprise_level,
-                            surprise_follow=args.surprise_follow, align=not args.no_align)
+                            align=not args.no_align)
     t0 = time.perf_counter()
     summary = evaluate(settings)
     summary["wall_s"] = time.perf_counter() - t0
@@ -90,8 +90,6 @@ def main(argv=None) -> int:
     ap.add_argument("--no-gate", action="store_true", help="the surprise gate off in every cell")
     ap.add_argument("--surprise-level", type=int, default=1000,
                     help="the level the gate feeds a surprising view at (1000: masked; -1: scaled to its surprise)")
-    ap.add_argument("--surprise-follow", action=argparse.BooleanOptionalAction, default=False,
-                    help="the gate's thresholds follow each episode's median surprise (df-robot deploy --surprise-follow)")
     ap.add_argument("--no-align", action="store_true", help="the fixed cameras' view alignment off in every cell")
     ap.add_argument("--out", default="bench/results/rig_shifts")
     args = ap.parse_args(argv)
@@ -112,7 +110,7 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     meta = {"date": str(date.today()), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
             "commit": commit.strip(), "episodes": args.episodes, "seed": args.seed, "gate": not args.no_gate,
-            "align": not args.no_align, "surprise_level": args.surprise_level, "surprise_follow": args.surprise_follow,
+            "align": not args.no_align, "surprise_level": args.surprise_level,
             "checkpoints": dict(s.partition("=")[::2] for s in args.checkpoint)}
     summary = {"meta": meta, "conditions": conditions,
                "table": {lbl: {c: {k: v[k] for k in ("successes", "episodes", "success_rate", "ci95")}

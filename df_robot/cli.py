@@ -153,10 +153,6 @@ def _deploy_parser(sub) -> None:
     deploy.add_argument("--surprise-level", type=int, default=1000, metavar="K",
                         help="the level a surprising view is fed at: 1000 masks it (default); -1 the level that "
                         "brings its surprise down to the threshold")
-    deploy.add_argument("--surprise-follow", action=argparse.BooleanOptionalAction, default=False,
-                        help="the thresholds follow the episode's median surprise where it runs above the "
-                        "demonstrations' (another light or table cloth), so that the gate keeps to what is unlike "
-                        "the rest of the episode")
     deploy.add_argument("--no-align", action="store_true",
                         help="do not align the fixed cameras to the demonstrations' view (on by default)")
     deploy.add_argument("--temperature", type=float, default=None,

@@ -39,7 +39,6 @@ class EvalSettings:
     exact_state: bool = False
     surprise_threshold: list | None = None  # None: the checkpoint's calibrated gate; []: off; else per camera
     surprise_k_obs: int = 1000
-    surprise_follow: bool = False  # thresholds follow the episode's typical surprise (DeployOptions.gate_follow)
     align: bool = True         # fixed cameras aligned to the demonstrations' view at each episode's start
     rate: float = 0.0          # control Hz (0: the checkpoint's task.fps)
     max_seconds: float = 0.0   # per episode (0: the checkpoint's task.time_limit_s)
@@ -53,7 +52,7 @@ class EvalSettings:
                              lookahead=self.lookahead or None, samples=self.samples or None,
                              exact_state=self.exact_state, temperature=None if self.temperature < 0 else self.temperature,
                              surprise=None if self.surprise_threshold is None else list(self.surprise_threshold),
-                             surprise_level=self.surprise_k_obs, gate_follow=self.surprise_follow, align=self.align)
+                             surprise_level=self.surprise_k_obs, align=self.align)
 
 
 class EvalRunner:

@@ -31,7 +31,7 @@ class SimPlugin:
                                 seed=args.seed, workers=1, steps=options.steps or 0,
                                 k_obs=-1 if options.k_obs is None else options.k_obs,
                                 surprise_threshold=options.surprise, surprise_k_obs=options.surprise_level,
-                                surprise_follow=options.gate_follow, align=options.align, shift=args.shift,
+                                align=options.align, shift=args.shift,
                                 temperature=-1.0 if options.temperature is None else options.temperature,
                                 rate=args.rate or 0.0, max_seconds=args.max_seconds or 0.0, videos=0)
         runner = EvalRunner(settings)
@@ -71,7 +71,7 @@ class SimPlugin:
                                 steps=cfg.steps, k_obs=cfg.k_obs, lookahead=cfg.lookahead, samples=cfg.samples,
                                 temperature=cfg.temperature, exact_state=cfg.exact_state, surprise_threshold=surprise,
                                 surprise_k_obs=cfg.surprise_k_obs,
-                                surprise_follow=cfg.surprise_follow, align=cfg.align, rate=cfg.rate or 0.0, max_seconds=cfg.max_seconds,
+                                align=cfg.align, rate=cfg.rate or 0.0, max_seconds=cfg.max_seconds,
                                 videos=cfg.videos, out=out, shift=cfg.shift, disturb=DisturbanceConfig(**cfg.disturb))
         if cfg.sweep_k_obs:
             for point in sweep_k_obs(settings, list(cfg.sweep_k_obs))["points"]:

@@ -322,32 +322,6 @@ def test_the_adaptive_gate_trusts_a_view_as_far_as_its_surprise_allows():
     assert s.gated_level(torch.tensor([1.001, 1.0])) == 50  # barely surprised: never below k_obs
 
 
-def test_the_following_gate_lets_a_whole_episode_of_other_light_through_but_not_a_bag():
-    """surprise=(thresholds, K, typical): when every view of an episode is twice as surprising
-    as the demos' median (another light), the thresholds follow and the views are fed; a few
-    views far above the rest (a thrown bag) are still masked. Without `typical`, as before."""
-    D, chunk = 6, 2
-    model = DiffusionForcingModel(ModelDims(obs_dim=D, act_dim=chunk * 2, hidden=16, blocks=1), 1000)
-    norm_o, norm_a = Normalizer.fit(torch.randn(50, D)), Normalizer.fit(torch.randn(50, 2))
-
-    def levels(typical, surprises):
-        s = PolicySampler(model, "df", norm_o, norm_a, chunk, k_obs=50, camera_dims=4, cameras=2,
-                          surprise=([1.0, 1.0], 1000, typical))
-        out = []
-        for v in surprises:
-            k = s.gated_level(torch.tensor(v))
-            s.surprise_log.append((list(v), k))
-            out.append(k)
-        return out
-
-    dim_room = [[1.2, 0.8]] * 10                       # every view above the front threshold
-    bag = dim_room[:6] + [[9.0, 0.8]] * 2 + dim_room[:2]  # two views a bag flies through
-    assert levels(None, dim_room) == [1000] * 10       # a fixed gate masks the whole episode
-    assert levels([0.5, 0.5], dim_room) == [1000, 1000] + [50] * 8  # follows after FOLLOW_AFTER views
-    assert levels([0.5, 0.5], bag) == [1000, 1000] + [50] * 4 + [1000, 1000] + [50] * 2
-    assert levels([0.5, 0.5], [[0.4, 0.4]] * 4 + [[1.5, 0.4]]) == [50] * 4 + [1000]  # a calm episode: as calibrated
-
-
 def test_augmentation_defaults_to_the_random_shift_and_jitters_only_when_asked():
     from df_robot.policy.augment import Augment
     from df_robot.policy.autoencoder import random_shift

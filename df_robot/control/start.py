@@ -31,8 +31,7 @@ def header(path: str, ckpt: Checkpoint, policy, options: DeployOptions, limits: 
 def options_from_args(args) -> DeployOptions:
     surprise = [] if getattr(args, "no_gate", False) else parse_thresholds(args.surprise)
     return DeployOptions(steps=args.steps, k_obs=args.obs_noise, temperature=args.temperature, surprise=surprise,
-                         surprise_level=getattr(args, "surprise_level", MASKED),
-                         gate_follow=getattr(args, "surprise_follow", False), align=not getattr(args, "no_align", False))
+                         surprise_level=getattr(args, "surprise_level", MASKED), align=not getattr(args, "no_align", False))
 
 
 def start_deployment(args) -> Deployment:

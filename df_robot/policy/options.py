@@ -20,24 +20,16 @@ class DeployOptions:
     temperature: float | None = None
     surprise: list | None = None      # None: the checkpoint's calibrated gate; []: gate off; else these thresholds
     surprise_level: int = MASKED      # -1: the level that shrinks a view's surprise to the threshold
-    gate_follow: bool = False         # thresholds scaled by how far today's typical surprise exceeds the demos'
     align: bool = True                # fixed cameras aligned to the demonstrations' view (policy/align.py)
     seed: int = 0
 
     def gate(self, ckpt) -> tuple | None:
-        """(per-camera thresholds, level, per-camera typical surprise of the demos or None) for the
-        sampler, or None when the gate is off. The typical surprise (the calibration's median) is
-        given only with `gate_follow`, and only for calibrated thresholds."""
+        """(per-camera thresholds, level) for the sampler, or None when the gate is off."""
         if self.surprise is None:
             if ckpt.gate is None or ckpt.policy != "df":
                 return None
-            return list(ckpt.gate.thresholds), self.surprise_level, self._typical(ckpt.gate)
-        return (list(self.surprise), self.surprise_level, None) if len(self.surprise) else None
-
-    def _typical(self, gate) -> list | None:
-        if not self.gate_follow or not all("p50" in gate.percentiles.get(c, {}) for c in gate.cameras):
-            return None
-        return [gate.percentiles[c]["p50"] for c in gate.cameras]
+            return list(ckpt.gate.thresholds), self.surprise_level
+        return (list(self.surprise), self.surprise_level) if len(self.surprise) else None
 
     def gate_status(self, ckpt) -> str:
         """One line for the start of a deploy: is the gate on, with what, and where from."""
@@ -45,21 +37,19 @@ class DeployOptions:
             if not len(self.surprise):
                 return "surprise gate: off (asked for)"
             return (f"surprise gate: on, thresholds {list(self.surprise)} (given; per camera {ckpt.stage1.cameras})"
-                    f"{self._how(follow=False)}")
+                    f"{self._level()}")
         if ckpt.policy != "df":
             return f"surprise gate: off (a {ckpt.policy} policy has no world model to be surprised)"
         if ckpt.gate is None:
             return ("surprise gate: off - this checkpoint has no calibrated thresholds (trained before df-robot "
                     "calibrated them); pass thresholds (--surprise T,T or surprise_threshold=[T,T]) to use one")
-        return f"surprise gate: on, thresholds {ckpt.gate.describe()}{self._how()}"
+        return f"surprise gate: on, thresholds {ckpt.gate.describe()}{self._level()}"
 
-    def _how(self, follow: bool = True) -> str:
+    def _level(self) -> str:
         level = "masked" if self.surprise_level == MASKED else (
             "fed at the level that brings its surprise to the threshold" if self.surprise_level < 0
             else f"fed at level {self.surprise_level}")
-        follow = ("; thresholds follow the episode's typical surprise when it runs above the demos' "
-                  "(another light, another cloth)") if self.gate_follow and follow else ""
-        return f"; a surprising view is {level}{follow}"
+        return f"; a surprising view is {level}"
 
 
 def align_status(ckpt, options: DeployOptions) -> str:

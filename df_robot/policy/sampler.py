@@ -32,9 +32,6 @@ from df_robot.policy.noise import NoiseSchedule, ddim_levels, pyramid_levels
 from df_robot.policy.normalizer import Normalizer
 
 
-FOLLOW_AFTER = 3  # views judged before the gate's thresholds may follow the episode's median surprise
-
-
 class PolicySampler:
     """Memory, sampling and (de)normalization for one episode at a time."""
 
@@ -56,15 +53,9 @@ class PolicySampler:
         self.obs_dim, self.act_dim = model.dims.obs_dim, model.dims.act_dim
         self.camera_dims = camera_dims or self.obs_dim  # the first obs dims are camera latents, the rest robot state
         self.exact_state = exact_state  # the robot state fed noise-free (scaled to the level)
-        # (thresholds, level[, typical]): a view the memory did not expect (any camera's surprise
-        # above its threshold) is fed at that level; one threshold, or one per camera. With the
-        # demos' typical (median) surprise per camera, the thresholds follow the episode's own
-        # (gated_level)
-        if surprise is not None:
-            typical = surprise[2] if len(surprise) > 2 else None
-            surprise = (torch.as_tensor(surprise[0], dtype=torch.float32), int(surprise[1]),
-                        None if typical is None else torch.as_tensor(typical, dtype=torch.float32))
-        self.surprise = surprise
+        # (thresholds, level): a view the memory did not expect (any camera's surprise above its
+        # threshold) is fed at that level; one threshold, or one per camera
+        self.surprise = None if surprise is None else (torch.as_tensor(surprise[0], dtype=torch.float32), int(surprise[1]))
         self.cameras = cameras
         if self.surprise is not None and self.surprise[0].numel() not in (1, cameras):
             raise UserError(f"surprise thresholds {self.surprise[0].tolist()}: expected one, or one per camera "
@@ -137,23 +128,13 @@ class PolicySampler:
         below its threshold; else the gate's level, or with level -1 the lowest level whose
         signal share abar makes abar * surprise <= threshold on every camera (a view is trusted
         exactly as far as what the memory expected lets it be)."""
-        thresholds, level, typical = self.surprise
-        if typical is not None and len(self.surprise_log) + 1 >= FOLLOW_AFTER:
-            thresholds = thresholds * self.rig_factor(surprise, typical)
+        thresholds, level = self.surprise
         if not bool((surprise > thresholds).any()):
             return self.k_obs
         if level >= 0:
             return level
         share = float((thresholds / surprise).min())
         return max(self.k_obs, int((self.schedule.abar > share).sum()))
-
-    def rig_factor(self, surprise: torch.Tensor, typical: torch.Tensor) -> torch.Tensor:
-        """Per camera, how far this episode's median surprise (the views so far and this one)
-        runs above the demos' median, at least 1. Another light or table cloth raises every
-        view's surprise for the whole episode and would have the gate mask most of it; a thrown
-        bag or a hand over the lens raises a minority of views, which the median ignores."""
-        seen = torch.tensor([s for s, _ in self.surprise_log] + [surprise.tolist()], dtype=torch.float32)
-        return (seen.median(0).values / typical).clamp_min(1.0)
 
     @torch.no_grad()
     def surprise_of(self, obs: torch.Tensor) -> torch.Tensor:
