@@ -4,6 +4,7 @@
     python experiments/report.py layouts RUN/eval/*/results.json    # failures per initial layout
     python experiments/report.py compare A/results.json B/results.json   # the same episodes? (exit 1 if not)
     python experiments/report.py placement RUN/eval/placement/results.json  # success by how far the fruit lay off its mark
+    python experiments/report.py pool A/light B/light C/light   # one cell over several trainings: each, pooled, spread
 """
 
 from __future__ import annotations
@@ -75,6 +76,24 @@ def placement(path: str) -> str:
     return "\n".join(lines)
 
 
+def pool(paths: list[str]) -> str:
+    """One cell (the same seeded episodes) scored by several trainings of a recipe: the trainings
+    differ more than a cell's interval says, so a recipe is judged on them together."""
+    from df_robot.stats import wilson_interval
+
+    runs = [load(p) for p in paths]
+    seeds = [[r["seed"] for r in d["results"]] for d in runs]
+    if any(s != seeds[0] for s in seeds[1:]):
+        sys.exit(f"pool: {paths[seeds.index(next(s for s in seeds if s != seeds[0]))]} scored other episodes "
+                 f"than {paths[0]}: pool only one cell's trainings")
+    wins = [sum(r["success"] for r in d["results"]) for d in runs]
+    n = len(seeds[0])
+    lo, hi = wilson_interval(sum(wins), n * len(runs))
+    each = " / ".join(f"{w / n:.0%}" for w in wins)
+    return (f"{len(runs)} trainings, {n} episodes each: {each}; pooled {sum(wins)}/{n * len(runs)} = "
+            f"{sum(wins) / (n * len(runs)):.1%} (95% CI {lo:.0%}-{hi:.0%}), spread {(max(wins) - min(wins)) / n:.0%}")
+
+
 def compare(a: dict, b: dict) -> tuple[int, list[int]]:
     """(episodes compared, the episode numbers that differ in any of SAME_KEYS)."""
     pairs = list(zip(a["results"], b["results"]))
@@ -82,9 +101,12 @@ def compare(a: dict, b: dict) -> tuple[int, list[int]]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("outcomes", "layouts", "compare", "placement"):
+    if len(argv) < 2 or argv[0] not in ("outcomes", "layouts", "compare", "placement", "pool"):
         sys.exit(__doc__)
     what, paths = argv[0], argv[1:]
+    if what == "pool":
+        print(pool(paths))
+        return 0
     if what != "compare":
         report = {"outcomes": outcomes, "layouts": layouts, "placement": placement}[what]
         print("\n".join(report(p) for p in paths))

@@ -218,3 +218,21 @@ def test_placement_report_bins_success_by_how_far_the_fruit_lay(tmp_path, capsys
     near = [ln for ln in lines if ln.strip().startswith(("0-2 cm", "2-3 cm"))]
     beyond = [ln for ln in lines if ln.strip().startswith(("3-4 cm", "4-10 cm"))]
     assert near and beyond and all(ln.endswith(" 0%") for ln in near) and all(ln.endswith("100%") for ln in beyond)
+
+
+def test_pool_sums_one_cell_over_trainings_and_refuses_other_episodes(tmp_path, capsys):
+    """experiments/report.py pool: a recipe judged over several trainings of one cell; scores of
+    other episodes cannot be pooled with them."""
+    import report
+
+    def cell(name, wins, seed0=700000):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"results": [{"seed": seed0 + i, "success": i < wins} for i in range(10)]}))
+        return str(path)
+
+    assert report.main(["pool", cell("a", 9), cell("b", 6), cell("c", 9)]) == 0
+    out = capsys.readouterr().out
+    assert "3 trainings, 10 episodes each: 90% / 60% / 90%" in out
+    assert "pooled 24/30 = 80.0%" in out and "spread 30%" in out
+    with pytest.raises(SystemExit, match="other episodes"):
+        report.pool([cell("a", 9), cell("dev", 9, seed0=200000)])
