@@ -83,15 +83,15 @@ def pool(paths: list[str]) -> str:
 
     runs = [load(p) for p in paths]
     seeds = [[r["seed"] for r in d["results"]] for d in runs]
-    if any(s != seeds[0] for s in seeds[1:]):
-        sys.exit(f"pool: {paths[seeds.index(next(s for s in seeds if s != seeds[0]))]} scored other episodes "
-                 f"than {paths[0]}: pool only one cell's trainings")
+    other = next((p for p, s in zip(paths, seeds) if s != seeds[0]), None)
+    if other:
+        sys.exit(f"pool: {other} scored other episodes than {paths[0]}: pool only one cell's trainings")
     wins = [sum(r["success"] for r in d["results"]) for d in runs]
-    n = len(seeds[0])
-    lo, hi = wilson_interval(sum(wins), n * len(runs))
+    n, total, won = len(seeds[0]), len(seeds[0]) * len(runs), sum(wins)
+    lo, hi = wilson_interval(won, total)
     each = " / ".join(f"{w / n:.0%}" for w in wins)
-    return (f"{len(runs)} trainings, {n} episodes each: {each}; pooled {sum(wins)}/{n * len(runs)} = "
-            f"{sum(wins) / (n * len(runs)):.1%} (95% CI {lo:.0%}-{hi:.0%}), spread {(max(wins) - min(wins)) / n:.0%}")
+    return (f"{len(runs)} trainings, {n} episodes each: {each}; pooled {won}/{total} = {won / total:.1%} "
+            f"(95% CI {lo:.0%}-{hi:.0%}), spread {(max(wins) - min(wins)) / n:.0%}")
 
 
 def compare(a: dict, b: dict) -> tuple[int, list[int]]:
