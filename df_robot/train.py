@@ -1,7 +1,7 @@
 """`df-robot train`: stage 1 (image autoencoders, latents cached), then stage 2 (the policy),
 then the surprise gate calibrated on held-out demonstrations.
 
-    df-robot train task=fruit_swap policy=df train.steps=6000
+    df-robot train task=fruit_swap policy=df train.steps=10000
     torchrun --nproc_per_node=2 -m df_robot.train task=fruit_swap      # data parallel (DDP)
 
 A run folder holds the TensorBoard scalars, `stage1.pt` (autoencoders and cached per-frame

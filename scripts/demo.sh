@@ -4,14 +4,15 @@
 # the success rate. Every step is a command a user would type. Sizes can be changed:
 #   EPISODES=100 STEPS=6000 EVAL_EPISODES=50 bash scripts/demo.sh
 # 200 demos by default: with 100, fruit set down off their marks scored 83% against 92%
-# (BENCHMARKS.md); 100 records and encodes in about 5 minutes less.
+# (BENCHMARKS.md); 100 records and encodes in about 5 minutes less. STEPS unset: the config's
+# train.steps (10,000); STEPS=6000 saves 4 minutes where bf16 is native, about 12 in fp32 (BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 PATH="$PWD/.venv/bin:$PATH"
 EPISODES=${EPISODES:-200}
-STEPS=${STEPS:-6000}
+STEPS_ARG=(${STEPS:+"train.steps=$STEPS"})
 EVAL_EPISODES=${EVAL_EPISODES:-20}
 STORE=datasets/fruit_swap_demo_${EPISODES}.zarr
 RUN=runs/demo/$(date +%Y%m%d-%H%M%S)
@@ -25,8 +26,8 @@ else
     df-teleop record --robot sim --device scripted --task fruit_swap --episodes "$EPISODES" --out "$STORE"
 fi
 step "2/4 what was recorded" df-robot data info "$STORE"
-step "3/4 train (stage 1: image autoencoders; stage 2: diffusion forcing, $STEPS steps)" \
-  df-robot train task=fruit_swap policy=df "data.path=$STORE" "run_dir=$RUN" "train.steps=$STEPS"
+step "3/4 train (stage 1: image autoencoders; stage 2: diffusion forcing${STEPS:+, $STEPS steps})" \
+  df-robot train task=fruit_swap policy=df "data.path=$STORE" "run_dir=$RUN" ${STEPS_ARG[@]+"${STEPS_ARG[@]}"}
 step "4/4 deploy on $EVAL_EPISODES seeded twin episodes and score them" \
   df-robot eval task=fruit_swap "checkpoint=$RUN/checkpoints/latest.pt" "episodes=$EVAL_EPISODES" "out=$RUN/eval"
 echo; echo "videos, per-episode results and the plot: $RUN/eval"
