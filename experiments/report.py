@@ -87,7 +87,8 @@ def pool(paths: list[str]) -> str:
     if other:
         sys.exit(f"pool: {other} scored other episodes than {paths[0]}: pool only one cell's trainings")
     wins = [sum(r["success"] for r in d["results"]) for d in runs]
-    n, total, won = len(seeds[0]), len(seeds[0]) * len(runs), sum(wins)
+    n, won = len(seeds[0]), sum(wins)
+    total = n * len(runs)
     lo, hi = wilson_interval(won, total)
     each = " / ".join(f"{w / n:.0%}" for w in wins)
     return (f"{len(runs)} trainings, {n} episodes each: {each}; pooled {won}/{total} = {won / total:.1%} "

@@ -12,7 +12,7 @@ bash scripts/setup.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 PATH="$PWD/.venv/bin:$PATH"
 EPISODES=${EPISODES:-200}
-STEPS_ARG=(${STEPS:+"train.steps=$STEPS"})
+STEPS=${STEPS:-}
 EVAL_EPISODES=${EVAL_EPISODES:-20}
 STORE=datasets/fruit_swap_demo_${EPISODES}.zarr
 RUN=runs/demo/$(date +%Y%m%d-%H%M%S)
@@ -27,7 +27,7 @@ else
 fi
 step "2/4 what was recorded" df-robot data info "$STORE"
 step "3/4 train (stage 1: image autoencoders; stage 2: diffusion forcing${STEPS:+, $STEPS steps})" \
-  df-robot train task=fruit_swap policy=df "data.path=$STORE" "run_dir=$RUN" ${STEPS_ARG[@]+"${STEPS_ARG[@]}"}
+  df-robot train task=fruit_swap policy=df "data.path=$STORE" "run_dir=$RUN" ${STEPS:+"train.steps=$STEPS"}
 step "4/4 deploy on $EVAL_EPISODES seeded twin episodes and score them" \
   df-robot eval task=fruit_swap "checkpoint=$RUN/checkpoints/latest.pt" "episodes=$EVAL_EPISODES" "out=$RUN/eval"
 echo; echo "videos, per-episode results and the plot: $RUN/eval"
