@@ -29,7 +29,7 @@ class Stage1:
     cameras: list[str]
     image_size: int                       # the policy's square input, pixels
     camera_hw: tuple[int, int] = (96, 96)  # the store's frames; deploy resizes camera images to this first
-    latent_dim: int = 0                   # numbers per camera the policy sees (the places included)
+    latent_dim: int = 0
     autoencoders: dict = field(default_factory=dict)  # camera -> state dict (none for BC-RNN)
     store: str = ""
     episodes: list[int] = field(default_factory=list)   # trained on
@@ -40,7 +40,6 @@ class Stage1:
     reference_views: dict = field(default_factory=dict)  # fixed camera -> {image, static}: what view alignment aligns to
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
     flatten_shading: dict = field(default_factory=dict)  # camera -> pixels: that encoder flattens the shading first
-    places: int = 0                                     # of latent_dim, the object places read off the code (autoencoder.py)
 
 
 @dataclass

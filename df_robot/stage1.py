@@ -99,14 +99,12 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     sigma = float(pc.get("flatten_shading", 0.0) or 0.0)
     shading = {c: sigma for c in cameras} if sigma > 0 else {}
     target_weight, target = float(ae_cfg.get("target_weight", 0.0) or 0.0), ae_cfg.get("target", "places")
-    in_code = bool(ae_cfg.get("target_in_code", False)) and target_weight > 0
     if target not in TARGETS:
         raise UserError(f"config: train.ae.target={target!r}: expected one of {', '.join(TARGETS)}")
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
                   f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}"
                   + (f", shading flattened at {sigma:g} px" if shading else "")
-                  + (f", target {target} x{target_weight:g}" if target_weight else "")
-                  + (" kept in the latent" if in_code else ""))
+                  + (f", target {target} x{target_weight:g}" if target_weight else ""))
     targets = [TARGETS[target](store.get("robot_state", e), store.get("action", e)) for e in episodes] if target_weight else None
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}
     for ci, cam in enumerate(cameras):
@@ -119,13 +117,13 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                 cfg.seed + ci, progress=lambda s, l: bar.update(
                     tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t0)),
                 standardized=standardized, keypoints=keypoints, targets=targets, target_weight=target_weight,
-                shading=shading.get(cam, 0.0), target_in_code=in_code)
+                shading=shading.get(cam, 0.0))
         aes[cam], ae_losses[cam] = ae, losses
         latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e) for e, f in enumerate(frames)]
         held_latents[cam] = [encode_views(ae, f, 1, augment, 0)[:, 0] for f in load_frames(store, held, cam, pc.image_size)]
         console.print(f"  autoencoder {cam}: reconstruction MSE {np.mean(losses[:50]):.4f} -> {np.mean(losses[-50:]):.4f}")
     stage1 = Stage1(cameras=cameras, image_size=int(pc.image_size), camera_hw=tuple(store.cameras[cameras[0]]),
-                    latent_dim=aes[cameras[0]].latent_dim, places=aes[cameras[0]].places, autoencoders={c: aes[c].state_dict() for c in cameras},
+                    latent_dim=int(pc.latent_dim), autoencoders={c: aes[c].state_dict() for c in cameras},
                     store=str(store.path), episodes=episodes, held_out=held, ae_losses=ae_losses,
                     augment=augment.as_dict(), standardize_images=standardized, keypoints=keypoints,
                     flatten_shading=shading,

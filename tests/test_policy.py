@@ -571,22 +571,3 @@ def test_the_reach_target_puts_where_the_first_object_lies_in_the_code():
 
     plain, with_target = probe_error(0.0), probe_error(1.0)
     assert with_target < 0.5 * plain, (with_target, plain)
-
-    # Kept in the latent, the readout is the place itself (standardized), on pictures it never
-    # saw; the decoder does not read it, and a stage-1 record rebuilds the same encoder.
-    from df_robot.checkpoint import Stage1
-    from df_robot.policy.autoencoder import load_autoencoder
-
-    ae, _ = train_autoencoder([frames], 32, 8, 300, 32, 1e-3, Augment(shift=0), seed=0, targets=[xy],
-                              target_weight=1.0, target_in_code=True)
-    assert ae.latent_dim == 10 and ae.places == 2
-    with torch.no_grad():
-        z = ae.encode(as_float(test_frames))
-        said = z[:, 8:].numpy() * xy.std(0) + xy.mean(0)
-        moved = z.clone()
-        moved[:, 8:] += 5.0
-        assert torch.equal(ae.decode(z), ae.decode(moved))
-        record = Stage1(cameras=["front"], image_size=32, latent_dim=ae.latent_dim, places=ae.places,
-                        autoencoders={"front": ae.state_dict()})
-        assert torch.equal(load_autoencoder(record, "front").encode(as_float(test_frames)), z)
-    assert np.abs(said - test_xy).mean() < 0.5 * plain, (np.abs(said - test_xy).mean(), plain)

@@ -84,20 +84,16 @@ class SpatialSoftmax(nn.Module):
 
 class ImageAutoencoder(nn.Module):
     """Four strided convolutions and a linear code; with `keypoints`, that many feature points
-    too (read off the quarter-resolution features), taking 2 x keypoints of the latent. With
-    `places`, that many numbers more after them: a linear readout of the code trained to say
-    where the handled objects lie (encode.object_places), which the decoder does not use; a few
-    explicit numbers the policy need not find in the code (what few demonstrations lack)."""
+    too (read off the quarter-resolution features), taking 2 x keypoints of the latent."""
 
     def __init__(self, image_size: int = 64, latent_dim: int = 32, width: int = 32, standardized: bool = False,
-                 keypoints: int = 0, shading: float = 0.0, places: int = 0):
+                 keypoints: int = 0, shading: float = 0.0):
         super().__init__()
         assert image_size % 16 == 0, "image_size must be a multiple of 16"
         if not 0 <= 2 * keypoints < latent_dim:
             raise ValueError(f"{keypoints} keypoints take {2 * keypoints} of latent_dim {latent_dim}: "
                              "expected fewer, leaving a code")
-        self.code_dim, self.places = latent_dim, places
-        self.image_size, self.latent_dim, self.standardized = image_size, latent_dim + places, standardized
+        self.image_size, self.latent_dim, self.standardized = image_size, latent_dim, standardized
         self.shading = float(shading)  # > 0: flatten_shading at this many pixels first
         c, s = width, image_size // 16
         self.encoder = nn.Sequential(
@@ -110,7 +106,6 @@ class ImageAutoencoder(nn.Module):
         self.points = nn.Sequential(
             nn.Conv2d(2 * c, 2 * c, 3, 1, 1), nn.SiLU(), nn.Conv2d(2 * c, keypoints, 1), SpatialSoftmax(),
         ) if keypoints else None
-        self.place_head = nn.Linear(latent_dim, places) if places else None
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, 4 * c * s * s), nn.SiLU(), nn.Unflatten(1, (4 * c, s, s)),
             nn.ConvTranspose2d(4 * c, 4 * c, 4, 2, 1), nn.SiLU(),
@@ -125,11 +120,9 @@ class ImageAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         x = self.model_input(x).contiguous(memory_format=torch.channels_last)
         if self.points is None:
-            z = self.encoder(x)
-        else:
-            quarter = self.encoder[:4](x)
-            z = torch.cat([self.encoder[4:](quarter), self.points(quarter)], 1)
-        return z if self.place_head is None else torch.cat([z, self.place_head(z)], 1)
+            return self.encoder(x)
+        quarter = self.encoder[:4](x)
+        return torch.cat([self.encoder[4:](quarter), self.points(quarter)], 1)
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         """What the encoder sees and the decoder gives back: the picture, its shading flattened and
@@ -138,8 +131,8 @@ class ImageAutoencoder(nn.Module):
         return standardize(x) if self.standardized else x
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The picture back, as `model_input` gives it (from the code; the places readout aside)."""
-        return self.decoder(z[:, :self.code_dim])
+        """The picture back, as `model_input` gives it."""
+        return self.decoder(z)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruction_loss(self.encode(x), x)
@@ -150,9 +143,8 @@ class ImageAutoencoder(nn.Module):
 
 def load_autoencoder(stage1, camera: str) -> ImageAutoencoder:
     """A checkpoint's (stage-1 record's) trained autoencoder of one camera, ready to encode."""
-    ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim - stage1.places, standardized=stage1.standardize_images,
-                          keypoints=stage1.keypoints, shading=stage1.flatten_shading.get(camera, 0.0),
-                          places=stage1.places)
+    ae = ImageAutoencoder(stage1.image_size, stage1.latent_dim, standardized=stage1.standardize_images,
+                          keypoints=stage1.keypoints, shading=stage1.flatten_shading.get(camera, 0.0))
     ae.load_state_dict(stage1.autoencoders[camera])
     return ae.eval()
 

@@ -92,17 +92,17 @@ TARGETS = {"first_reach": first_reach, "places": object_places}
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
                       augment: Augment, seed: int, progress=None, standardized: bool = False,
                       keypoints: int = 0, targets: list[np.ndarray] | None = None,
-                      target_weight: float = 0.0, shading: float = 0.0,
-                      target_in_code: bool = False) -> tuple[ImageAutoencoder, list[float]]:
+                      target_weight: float = 0.0, shading: float = 0.0) -> tuple[ImageAutoencoder, list[float]]:
     """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked);
     with `target_weight`, a linear head on the code also predicts each frame's target (one of
     TARGETS, standardized; NaN: none), so the code spends numbers on where the objects lie, not
-    only on the table and the light. The head is dropped after training, or with
-    `target_in_code` kept as the latent's last numbers (the autoencoder's `places`)."""
+    only on the table and the light. The head is dropped after training."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
-    y_all = None
+    ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints, shading=shading)
+    params = list(ae.parameters())
+    head = y_all = None
     if target_weight > 0 and targets is not None:
         y_all = torch.from_numpy(np.concatenate(targets)).float()
         known = ~torch.isnan(y_all)
@@ -112,20 +112,8 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
             mean = filled.sum(0) / count
             spread = (((filled - mean) ** 2 * known).sum(0) / count).sqrt() + 1e-3
             y_all = (y_all - mean) / spread
-        else:
-            y_all = None
-    places = y_all.shape[1] if y_all is not None and target_in_code else 0
-    ae = ImageAutoencoder(size, latent_dim, standardized=standardized, keypoints=keypoints, shading=shading,
-                          places=places)
-    params = list(ae.parameters())
-    head = None
-    if y_all is not None:
-        if places:
-            head = lambda z: z[:, -places:]  # noqa: E731  (the autoencoder's own readout)
-        else:
-            linear = torch.nn.Linear(latent_dim, y_all.shape[1])
-            params += list(linear.parameters())
-            head = linear
+            head = torch.nn.Linear(latent_dim, y_all.shape[1])
+            params += list(head.parameters())
     opt = adamw(params, lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
     losses = []
