@@ -42,6 +42,16 @@ def start_offsets(seed: int, variation: RigVariation) -> dict[str, np.ndarray]:
     return {f: np.asarray(rig.slot_shift) + fruit_offset(rig, rig_rng) for f in ("apple", "orange")}
 
 
+def cycled_layout(count: int, index: int, seed: int) -> int:
+    """Which of a task's `count` layouts a recording's `index`-th episode shows: every round of
+    `count` episodes shows each once, in an order drawn from the recording's first seed and the round.
+    A person recording demos sets the scenes up this way; seeds alone draw at random, and fruit
+    swap's seeds 0-9 show three of its six layouts, seeds 0-24 one of them once (docs/method.md,
+    "Few demos")."""
+    order = np.random.default_rng([seed, index // count]).permutation(count)
+    return int(order[index % count])
+
+
 def rest_height(fruit: str) -> float:
     size = FRUITS[fruit][1]
     return TABLE_TOP + (size[2] if len(size) == 3 else size[0])

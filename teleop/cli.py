@@ -35,7 +35,7 @@ def _record(args) -> int:
     summary = record(RecordConfig(out=out, episodes=args.episodes, seed=args.seed, fps=args.fps,
                                   image_size=args.image_size, workers=args.workers,
                                   keep_failed=args.keep_failed, image_codec=args.image_codec,
-                                  vary=args.vary, task=args.task), console)
+                                  vary=args.vary, task=args.task, layouts=args.layouts), console)
     console.print(f"committed {summary['committed']} episodes to {out} "
                   f"({summary['episodes_in_store']} in the store); expert failures: "
                   f"{summary['expert_failures']}/{summary['attempts']} attempts"
@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "light: the room's brightness and the light's direction; camera: the camera mounts; colour: the "
                      "table's and the objects' colours; all: every part. Join parts with commas (placement,light); "
                      "docs/method.md says what each measured")
+    rec.add_argument("--layouts", choices=["cycle", "random"], default="cycle",
+                     help="twin only: which layout (where the fruits start) each episode shows. cycle: every round of "
+                     "the task's layouts shows each once, as a person sets scenes up, so 25 fruit-swap demos show each "
+                     "of the six 4-5 times (the default); random: drawn from the episode's seed, as evaluation does")
     rec.add_argument("--randomize", dest="vary", action="store_const", const="all", help="the same as --vary all")
     rec.add_argument("--no-randomize", dest="vary", action="store_const", const="none", help="the same as --vary none")
     rec.set_defaults(func=_record)

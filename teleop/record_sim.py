@@ -31,6 +31,7 @@ class RecordConfig:
     image_codec: str = "blosc"
     vary: str = "placement"    # each episode's rig drawn from sim.variation.RECORDING[vary] ('none': the nominal rig)
     task: str = "fruit_swap"    # one of sim.tasks.TASKS
+    layouts: str = "cycle"      # cycle: each round of the task's layouts shows every one once; random: the seed's draw
 
 
 _worker = {}
@@ -50,20 +51,30 @@ def _init_worker(image_size: int, fps: float, vary: str, task: str) -> None:
                    variation=recording_variation(vary))
 
 
-def record_one(seed: int) -> tuple[int, EpisodeBuffer, dict]:
-    """Run one scripted episode on this worker's twin; returns (seed, frames, metadata)."""
+def record_one(job: tuple[int, int | None]) -> tuple[int, EpisodeBuffer, dict]:
+    """Run one scripted episode (its seed, and its layout's index, None: the seed's draw) on
+    this worker's twin; returns (seed, frames, metadata)."""
     from sim.expert import ScriptedExpert
 
+    seed, layout = job
     if _worker.get("args") != _worker_args:
         _init_worker(*_worker_args)
     twin, task, period = _worker["twin"], _worker["task"], _worker["period"]
-    task.reset(seed, variation=_worker["variation"])
+    task.reset(seed, None if layout is None else task.layouts[layout], variation=_worker["variation"])
     buffer = EpisodeBuffer()
     stats = run_episode(twin.robot, twin.cameras, ScriptedExpert(task, seed, period), buffer, period,
                         task.time_limit, on_tick=task.observe_step)
     meta = {"seed": seed, "success": task.success(), **task.episode_meta(), "duration_s": stats.ticks * period,
             "ended_by": stats.ended_by}
     return seed, buffer, meta
+
+
+def _layout_index(cfg: RecordConfig, i: int) -> int | None:
+    """Attempt i's layout, as an index into the task's layouts (None: drawn from the seed)."""
+    from sim.slot_task import cycled_layout
+    from sim.tasks import task_class
+
+    return None if cfg.layouts == "random" else cycled_layout(len(task_class(cfg.task).layouts), i, cfg.seed)
 
 
 def record(cfg: RecordConfig, console=None) -> dict:
@@ -79,7 +90,7 @@ def record(cfg: RecordConfig, console=None) -> dict:
     start_episodes = writer.n_episodes
     attempts, committed, failed = 0, 0, 0
     max_attempts = 2 * cfg.episodes
-    seeds = iter(range(cfg.seed, cfg.seed + max_attempts))
+    jobs = iter((cfg.seed + i, _layout_index(cfg, i)) for i in range(max_attempts))
     ctx = mp.get_context("spawn" if workers > 1 else "fork")
     progress = Progress(TextColumn("[bold]recording[/]"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console)
@@ -89,10 +100,10 @@ def record(cfg: RecordConfig, console=None) -> dict:
             # the twin is built lazily in each worker, so a failure there reaches us as an exception
             if workers == 1:
                 _set_worker_args(cfg.image_size, cfg.fps, cfg.vary, cfg.task)
-                results = map(record_one, seeds)
+                results = map(record_one, jobs)
             else:
                 pool = ctx.Pool(workers, initializer=_set_worker_args, initargs=(cfg.image_size, cfg.fps, cfg.vary, cfg.task))
-                results = pool.imap(record_one, seeds)
+                results = pool.imap(record_one, jobs)
             for seed, buffer, meta in results:
                 attempts += 1
                 if meta["success"] or cfg.keep_failed:

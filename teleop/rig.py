@@ -73,6 +73,7 @@ def _build(args, period):
         robot = FrankaRobot(args.host, backend=args.backend, command_period=period)
         robot.reset()
         return robot, cameras, {}, f"franka-{args.backend}", [robot, *cameras.values()]
+    from sim.slot_task import cycled_layout
     from sim.tasks import twin_and_task
     from sim.variation import recording_variation
 
@@ -83,9 +84,10 @@ def _build(args, period):
     counter = {"i": 0}
 
     def start() -> dict:
-        seed = args.seed + counter["i"]
+        i, seed = counter["i"], args.seed + counter["i"]
         counter["i"] += 1
-        task.reset(seed, variation=recording_variation(args.vary))
+        layout = task.layouts[cycled_layout(len(task.layouts), i, args.seed)] if args.layouts == "cycle" else None
+        task.reset(seed, layout, variation=recording_variation(args.vary))
         return {"seed": seed, **task.episode_meta()}
 
     def end() -> dict:

@@ -15,8 +15,9 @@ from df_robot.control.safety import SafetyLimits
 from df_robot.errors import UserError
 from df_robot.protocols import ACTION_DIM, STATE_DIM
 from df_robot.store import EpisodeStore, EpisodeWriter
-from sim.fruit_swap import FruitSwapTask
+from sim.fruit_swap import LAYOUTS, FruitSwapTask
 from sim.scene import SceneConfig
+from sim.slot_task import cycled_layout
 from sim.twin import Twin
 from teleop.devices import (Keyboard, ScriptedReports, SpaceMouse, SpaceMouseState, TwistMapping, load_mapping,
                             spacemouse_reports)
@@ -182,7 +183,7 @@ def test_keyboard_episode_control_on_the_twin(tmp_path):
 
     args = SimpleNamespace(out=str(tmp_path / "kb.zarr"), task="fruit_swap", fps=10.0, device="keyboard",
                            device_config=None, episodes=5, seed=7, robot="sim", camera_names="front,wrist",
-                           image_size=32, image_codec="blosc", home_between=False, vary="all")
+                           image_size=32, image_codec="blosc", home_between=False, vary="all", layouts="cycle")
     original = devices.Keyboard
     devices.Keyboard = OneKeyPerTick
     try:
@@ -192,6 +193,8 @@ def test_keyboard_episode_control_on_the_twin(tmp_path):
     assert code == 0
     s = EpisodeStore(tmp_path / "kb.zarr")
     assert s.n_episodes == 2 and s.meta("seed").tolist() == [7, 9]  # seed 8 was discarded
+    # the scenes set up in turn: the 1st and 3rd of the recording's round of layouts
+    assert s.meta("layout").tolist() == [LAYOUTS[cycled_layout(6, i, 7)].name() for i in (0, 2)]
     a0 = s.get("action", 0)
     assert np.isclose(a0[-1, 0] - a0[0, 0], 0.045, atol=1e-6)    # three 'w' ticks at 1.5 cm
     assert s.meta("marked").tolist() == ["", "failure"]  # 'b' marked the last one a failure
