@@ -47,6 +47,14 @@ def test_cycled_layouts_show_every_layout_equally_often_whatever_the_seed():
     assert len({tuple(r) for r in rounds}) == 4
 
 
+def test_layouts_random_draws_the_layout_from_the_seed_as_evaluation_does(tmp_path):
+    out = tmp_path / "random.zarr"
+    assert main(["record", "--episodes", "2", "--seed", "3", "--layouts", "random", "--workers", "1",
+                 "--image-size", "32", "--out", str(out)]) == 0
+    drawn = [LAYOUTS[np.random.default_rng(seed).integers(6)].name() for seed in (3, 4)]
+    assert EpisodeStore(out).meta("layout").tolist() == drawn
+
+
 def test_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["record", "--task", "laundry", "--out", str(tmp_path / "x.zarr")]) == 1
     assert "task 'laundry': the twin has no such task; it has fruit_swap, return_apple, place_apple" in \
