@@ -81,16 +81,19 @@ def _build(args, period):
     if unknown:
         raise UserError(f"--camera-names: the twin has no camera {unknown}; it has front, wrist, overview")
     twin, task = twin_and_task(args.task, args.image_size, args.image_size, cameras=names, command_period=period)
-    counter = {"i": 0}
+    counter = {"started": 0, "kept": 0}
 
     def start() -> dict:
-        i, seed = counter["i"], args.seed + counter["i"]
-        counter["i"] += 1
-        layout = task.layouts[cycled_layout(len(task.layouts), i, args.seed)] if args.layouts == "cycle" else None
+        seed = args.seed + counter["started"]
+        counter["started"] += 1
+        # the cycle moves on with kept episodes: a discarded one's scene is set up again
+        layout = (task.layouts[cycled_layout(len(task.layouts), counter["kept"], args.seed)]
+                  if args.layouts == "cycle" else None)
         task.reset(seed, layout, variation=recording_variation(args.vary))
         return {"seed": seed, **task.episode_meta()}
 
-    def end() -> dict:
+    def end() -> dict:  # called for kept episodes only
+        counter["kept"] += 1
         return {"success": task.success()}
 
     return twin.robot, twin.cameras, {"on_episode_start": start, "on_episode_end": end,
