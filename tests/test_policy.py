@@ -67,6 +67,20 @@ def test_clean_obs_bias_lowers_whole_sequences_observations_only():
     assert 0 < changed.sum() < 64 and (o1[changed] <= 100).all()
 
 
+def test_the_default_trains_the_view_deploy_feeds_densely():
+    """Deploy feeds the view at k_obs; with few demos the policy learns to read it only if
+    training shows it near that level often (25 demos: 72 -> 88% at obs_max_level 100 against
+    800, docs/experiments.md 2026-12-06)."""
+    from df_robot.config import compose
+    from df_robot.policy.losses import draw_noise
+
+    pc = compose(["task=fruit_swap"]).policy
+    draws = draw_noise(pc.kind, 4000, 10, 4, pc.K, torch.Generator().manual_seed(6), pc.history_clean_prob,
+                       pc.history_max_level, pc.clean_obs_prob, pc.obs_max_level)
+    near_deploy = (draws["k_obs"] <= 2 * pc.k_obs).float().mean()
+    assert near_deploy > 0.5  # 800 put 12% of the views there
+
+
 def test_schedule_ends_and_ddim_masks():
     s = NoiseSchedule(1000)
     x0, eps = torch.randn(3, 5), torch.randn(3, 5)
