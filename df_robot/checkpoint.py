@@ -41,6 +41,16 @@ class Stage1:
     keypoints: int = 0                                  # feature points in each latent, besides the code (autoencoder.py)
     flatten_shading: dict = field(default_factory=dict)  # camera -> pixels: that encoder flattens the shading first
 
+    @classmethod
+    def from_record(cls, record: dict, source: Path) -> "Stage1":
+        """The record as saved; fields this version does not know (an option since removed) are
+        named, since the encoders they shaped cannot be rebuilt without them."""
+        unknown = sorted(set(record) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UserError(f"{source}: stage-1 fields {unknown} come from a df-robot option this version does not "
+                            "have; retrain stage 1 (a stage1.pt: delete it) with this version")
+        return cls(**record)
+
 
 @dataclass
 class Gate:
@@ -107,15 +117,15 @@ class Checkpoint:
             raise UserError(f"{path}: not a df-robot checkpoint (format {found!r})")
         if raw.get("version") not in READABLE:
             raise UserError(f"{path}: checkpoint version {raw.get('version')}, this df-robot reads {list(READABLE)}")
-        ckpt = _from_v1(raw) if raw["version"] == 1 else _from_dict(raw)
+        ckpt = _from_v1(raw) if raw["version"] == 1 else _from_dict(raw, path)
         if task is not None and ckpt.task != task:
             raise UserError(f"{path}: a checkpoint for task '{ckpt.task}', expected task '{task}'")
         return ckpt
 
 
-def _from_dict(raw: dict) -> Checkpoint:
+def _from_dict(raw: dict, path: Path) -> Checkpoint:
     raw = {k: v for k, v in raw.items() if k != "format"}
-    raw["stage1"] = Stage1(**raw["stage1"])
+    raw["stage1"] = Stage1.from_record(raw["stage1"], path)
     raw["gate"] = Gate(**raw["gate"]) if raw.get("gate") else None
     return Checkpoint(**raw)
 

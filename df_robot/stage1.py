@@ -49,7 +49,11 @@ def prepare_stage1(cfg: DictConfig, run_dir: Path) -> tuple:
         s1 = torch.load(cache, map_location="cpu", weights_only=False)
         if "stage1" not in s1:
             raise UserError(f"{cache}: a stage-1 cache from an older version of df-robot; delete it to rebuild it")
-        return _tokens(cfg, s1["per_obs"], s1["per_act"]), Stage1(**s1["stage1"]), s1["held_out"]
+        stage1 = Stage1.from_record(s1["stage1"], cache)
+        if list(stage1.cameras) != list(cfg.task.cameras):
+            raise UserError(f"{cache}: a stage 1 of cameras {list(stage1.cameras)}, task.cameras={list(cfg.task.cameras)}; "
+                            "delete it to rebuild it, or use another run_dir")
+        return _tokens(cfg, s1["per_obs"], s1["per_act"]), stage1, s1["held_out"]
     from df_robot.data import split_episodes
     from df_robot.store import EpisodeStore
 

@@ -195,6 +195,11 @@ def test_a_checkpoint_for_another_task_is_refused(tmp_path):
     save_atomic({"format": "df-robot-checkpoint", "version": 9}, tmp_path / "new.pt")
     with pytest.raises(UserError, match="checkpoint version 9, this df-robot reads"):
         Checkpoint.load(tmp_path / "new.pt")
+    raw = torch.load(tmp_path / "c.pt", weights_only=False)
+    raw["stage1"]["places"] = {"front": 6}  # what a since-removed option once saved
+    save_atomic(raw, tmp_path / "removed_option.pt")
+    with pytest.raises(UserError, match=r"removed_option.pt: stage-1 fields \['places'\] come from a df-robot option"):
+        Checkpoint.load(tmp_path / "removed_option.pt")
 
 
 @pytest.mark.parametrize("keypoints", [0, 4])
@@ -227,6 +232,16 @@ def test_train_from_a_store_end_to_end(tmp_path, keypoints):
     with pytest.raises(UserError, match="train.ae.target='where': expected one of first_reach, places"):
         train([f"data.path={store}", f"run_dir={tmp_path / 'other'}", "train.ae.target=where"])
     assert not (tmp_path / "other" / "stage1.pt").exists()
+    # a stage1.pt left in a run folder is reused only when this version and this task can use it
+    cache = torch.load(run / "stage1.pt", weights_only=False)
+    (tmp_path / "stale").mkdir()
+    save_atomic({**cache, "stage1": {**cache["stage1"], "places": {}}}, tmp_path / "stale" / "stage1.pt")
+    with pytest.raises(UserError, match=r"stale/stage1.pt: stage-1 fields \['places'\]"):
+        train([f"data.path={store}", f"run_dir={tmp_path / 'stale'}"])
+    (tmp_path / "one_camera").mkdir()
+    save_atomic(cache, tmp_path / "one_camera" / "stage1.pt")
+    with pytest.raises(UserError, match=r"one_camera/stage1.pt: a stage 1 of cameras \['front', 'wrist'\], task.cameras=\['front'\]"):
+        train([f"data.path={store}", f"run_dir={tmp_path / 'one_camera'}", "task.cameras=[front]"])
 
 
 def test_held_out_validation_falls_as_it_learns_and_keeps_the_best(tmp_path):
