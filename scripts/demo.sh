@@ -31,3 +31,4 @@ step "3/4 train (stage 1: image autoencoders; stage 2: diffusion forcing${STEPS:
 step "4/4 deploy on $EVAL_EPISODES seeded twin episodes and score them" \
   df-robot eval task=fruit_swap "checkpoint=$RUN/checkpoints/latest.pt" "episodes=$EVAL_EPISODES" "out=$RUN/eval"
 echo; echo "videos, per-episode results and the plot: $RUN/eval"
+echo "the main job took $((SECONDS / 60)) min $((SECONDS % 60)) s (setup included)"
