@@ -22,7 +22,13 @@ SAME_KEYS = ("seed", "success", "seconds", "moves", "outcome", "apple_slot", "or
 def load(path: str) -> dict:
     """A results.json, or the evaluation folder holding one."""
     p = Path(path)
-    return json.loads((p / "results.json" if p.is_dir() else p).read_text())
+    p = p / "results.json" if p.is_dir() else p
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        sys.exit(f"{p}: no such file (expected an evaluation's results.json, or its folder)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        sys.exit(f"{p}: not a readable results.json ({exc})")
 
 
 def outcomes(path: str) -> str:

@@ -236,3 +236,15 @@ def test_pool_sums_one_cell_over_trainings_and_refuses_other_episodes(tmp_path, 
     assert "pooled 24/30 = 80.0%" in out and "spread 30%" in out
     with pytest.raises(SystemExit, match="other episodes"):
         report.pool([cell("a", 9), cell("dev", 9, seed0=200000)])
+
+
+def test_report_names_a_missing_or_corrupt_results_file(tmp_path):
+    """A mistyped path or a half-written results.json ends as one line naming the file, not a traceback."""
+    import report
+
+    with pytest.raises(SystemExit, match=r"eval/results.json: no such file"):
+        report.main(["outcomes", str(tmp_path / "eval" / "results.json")])
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text('{"results": [')
+    with pytest.raises(SystemExit, match=r"run/results.json: not a readable results.json"):
+        report.main(["layouts", str(tmp_path / "run")])
