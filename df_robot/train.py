@@ -203,7 +203,8 @@ class Stage2:
         episodes = torch.randint(0, self.data.mask.shape[0], (B,), generator=gen)
         obs, prev, act, mask = self.data.batch(episodes, gen)
         draws = draw_noise(pc.kind, B, self.data.mask.shape[1], self.data.obs_dim + self.data.act_dim, pc.K, gen,
-                           pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob, pc.get("obs_max_level"))
+                           pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob, pc.get("obs_max_level"),
+                           pc.get("obs_mask_prob", 0.0))
         part = slice(self.rank * B // self.world, (self.rank + 1) * B // self.world)
         dev = self.device
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.bf16):

@@ -49,6 +49,26 @@ def test_obs_max_level_trains_a_past_of_noisy_views_and_clean_actions():
     assert torch.equal(same, default)  # unset: history_max_level, old runs draw what they drew
 
 
+def test_obs_mask_prob_trains_refused_views_in_a_nearly_clean_past():
+    """The gate feeds a refused view at level K after a nearly clean past; training shows that
+    only when asked, and keeps the actions' levels (and old configs' draws) as they were."""
+    g = torch.Generator().manual_seed(7)
+    k_obs, _ = sample_levels(4000, 10, 1000, g, history_clean_prob=0.0, clean_obs_prob=1.0, obs_mask_prob=0.2)
+    assert 0.18 < (k_obs == 1000).float().mean() < 0.22  # deploy's regime: every view nearly clean or refused
+    assert ((k_obs <= 100) | (k_obs == 1000)).all()
+    k_obs, k_act = sample_levels(4000, 10, 1000, g, history_clean_prob=1.0, obs_mask_prob=0.2)
+    future = k_act[:, -1] > 100  # the last token is after the split in ~10 of 11 sequences (+ chance)
+    assert (k_obs[:, 0] == 1000).float().mean() > 0.15  # the clean past's views refused too
+    assert (k_obs[future, -1] == 1000).float().mean() < 0.03  # the noised future keeps its uniform levels
+    o0, a0 = sample_levels(64, 5, 1000, torch.Generator().manual_seed(3), clean_obs_prob=0.5)
+    o1, a1 = sample_levels(64, 5, 1000, torch.Generator().manual_seed(3), clean_obs_prob=0.5, obs_mask_prob=0.2)
+    assert torch.equal(a0, a1)
+    changed = o0 != o1
+    assert changed.any() and (o1[changed] == 1000).all()
+    unasked, _ = sample_levels(64, 5, 1000, torch.Generator().manual_seed(3), clean_obs_prob=0.5, obs_mask_prob=0.0)
+    assert torch.equal(unasked, o0)
+
+
 def test_clean_obs_bias_lowers_whole_sequences_observations_only():
     g = torch.Generator().manual_seed(2)
     k_obs, k_act = sample_levels(4000, 10, 1000, g, history_clean_prob=0.0, history_max_level=100, clean_obs_prob=0.5)

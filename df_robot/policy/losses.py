@@ -29,14 +29,15 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 
 def draw_noise(kind: str, B: int, T: int, D: int, K: int, generator: torch.Generator,
                history_clean_prob: float = 0.5, history_max_level: int = 100, clean_obs_prob: float = 0.0,
-               obs_max_level: int | None = None) -> dict:
+               obs_max_level: int | None = None, obs_mask_prob: float = 0.0) -> dict:
     """The random part of a training step for a whole (global) batch: levels and noise.
 
     Drawn for the global batch and then sliced per process, so that data-parallel training
     computes exactly what one process would on the same batch."""
     if kind == "df":
         k_obs, k_act = sample_levels(B, T, K, generator, history_clean_prob, history_max_level,
-                                     clean_obs_prob=clean_obs_prob, obs_max_level=obs_max_level)
+                                     clean_obs_prob=clean_obs_prob, obs_max_level=obs_max_level,
+                                     obs_mask_prob=obs_mask_prob)
     elif kind in ("teacher_forcing", "diffusion_policy"):
         k_obs = torch.zeros(B, T, dtype=torch.long)
         k_act = torch.randint(0, K + 1, (B, T), generator=generator)

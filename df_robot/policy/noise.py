@@ -45,7 +45,8 @@ class NoiseSchedule:
 
 def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, history_clean_prob: float = 0.5,
                   history_max_level: int = 100, device=None,
-                  clean_obs_prob: float = 0.0, obs_max_level: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  clean_obs_prob: float = 0.0, obs_max_level: int | None = None,
+                  obs_mask_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Training levels (k_obs, k_act), each (batch, tokens), drawn independently per token and
     per modality, uniform over 0..K. With probability `history_clean_prob` a sequence gets a
     random split point: tokens before it are drawn from the low levels 0..history_max_level,
@@ -57,7 +58,11 @@ def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, h
 
     `obs_max_level` (default: history_max_level) bounds the observations' "low" levels in both
     regimes: raised to deploy's k_obs range, it trains the regime of a noisy-observation deploy,
-    a past of noisy observations and clean actions, which uniform levels almost never give."""
+    a past of noisy observations and clean actions, which uniform levels almost never give.
+
+    `obs_mask_prob`: in those regimes each observation is masked (level K) with this chance,
+    the gated deploy's regime: a nearly clean past and present with some views the surprise
+    gate refused, which neither uniform nor low levels give."""
     obs_max = history_max_level if obs_max_level is None else obs_max_level
     k_obs = torch.randint(0, K + 1, (batch, tokens), generator=generator)
     k_act = torch.randint(0, K + 1, (batch, tokens), generator=generator)
@@ -72,6 +77,10 @@ def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, h
         clean = torch.rand(batch, generator=generator) < clean_obs_prob
         low = torch.randint(0, obs_max + 1, (batch, tokens), generator=generator)
         k_obs = torch.where(clean.unsqueeze(1), low, k_obs)
+    if obs_mask_prob > 0:  # drawn only when asked, as above
+        regime = past | clean.unsqueeze(1) if clean_obs_prob > 0 else past
+        masked = (torch.rand(batch, tokens, generator=generator) < obs_mask_prob) & regime
+        k_obs = torch.where(masked, torch.full_like(k_obs, K), k_obs)
     return k_obs.to(device), k_act.to(device)
 
 
