@@ -73,13 +73,14 @@ def sample_levels(batch: int, tokens: int, K: int, generator: torch.Generator, h
     low_act = torch.randint(0, history_max_level + 1, (batch, tokens), generator=generator)
     k_obs = torch.where(past, low_obs, k_obs)
     k_act = torch.where(past, low_act, k_act)
+    low_regime = past  # the observations drawn from the low levels
     if clean_obs_prob > 0:  # drawn only when asked: old configs keep their exact random stream
         clean = torch.rand(batch, generator=generator) < clean_obs_prob
         low = torch.randint(0, obs_max + 1, (batch, tokens), generator=generator)
         k_obs = torch.where(clean.unsqueeze(1), low, k_obs)
+        low_regime = past | clean.unsqueeze(1)
     if obs_mask_prob > 0:  # drawn only when asked, as above
-        regime = past | clean.unsqueeze(1) if clean_obs_prob > 0 else past
-        masked = (torch.rand(batch, tokens, generator=generator) < obs_mask_prob) & regime
+        masked = (torch.rand(batch, tokens, generator=generator) < obs_mask_prob) & low_regime
         k_obs = torch.where(masked, torch.full_like(k_obs, K), k_obs)
     return k_obs.to(device), k_act.to(device)
 
