@@ -266,3 +266,20 @@ def test_held_out_validation_falls_as_it_learns_and_keeps_the_best(tmp_path):
     assert best.validation["action_mse"] == pytest.approx(min(curve), rel=1e-5)
     assert best.step == 50 * (1 + int(np.argmin(curve)))
     assert out["validation"]["action_mse"] == pytest.approx(curve[-1], rel=1e-5)
+
+
+def test_a_small_store_trains_without_masked_views_and_the_checkpoint_says_so(tmp_path):
+    """Masked views cost ~25 demos 2-8 points (docs/experiments.md 2026-12-06): below
+    policy.obs_mask_min_episodes training episodes none are drawn; 0 keeps them at any size."""
+    data, *_ = cue_data(n=16, tokens=4, seed=2)
+    small = train_on_tokens(tiny_cfg(tmp_path / "small", "train.steps=5"), data, tmp_path / "small", progress=False)
+    kept = train_on_tokens(tiny_cfg(tmp_path / "kept", "train.steps=5", "policy.obs_mask_min_episodes=0"), data,
+                           tmp_path / "kept", progress=False)
+    unmasked = train_on_tokens(tiny_cfg(tmp_path / "off", "train.steps=5", "policy.obs_mask_prob=0"), data,
+                               tmp_path / "off", progress=False)
+    assert Checkpoint.load(tmp_path / "small" / "checkpoints" / "latest.pt").config["policy"]["obs_mask_prob"] == 0
+    assert Checkpoint.load(tmp_path / "kept" / "checkpoints" / "latest.pt").config["policy"]["obs_mask_prob"] == 0.2
+    assert small["history"] == unmasked["history"] != kept["history"]
+    with pytest.raises(UserError, match=r"policy.obs_mask_prob=1.5: expected a chance in \[0, 1\]"):
+        train_on_tokens(tiny_cfg(tmp_path / "bad", "train.steps=5", "policy.obs_mask_prob=1.5"), data, tmp_path / "bad",
+                        progress=False)
