@@ -96,18 +96,20 @@ def recall_weight(cfg: DictConfig) -> float:
     return float(value)
 
 
-def obs_mask_prob(cfg: DictConfig, episodes: int) -> tuple[float, str]:
-    """The chance a view is trained masked, and a line saying why when it is switched off: masked
-    views help 200 demos under dimmer light but cost ~25 demos 2-8 points (docs/experiments.md,
-    2026-12-06), so below policy.obs_mask_min_episodes training episodes they are not drawn."""
+def drop_obs_mask_for_small_stores(cfg: DictConfig, episodes: int) -> str:
+    """Masked views help 200 demos under dimmer light but cost ~25 demos 2-8 points
+    (docs/experiments.md, 2026-12-06): below policy.obs_mask_min_episodes training episodes
+    policy.obs_mask_prob is set to 0, so the checkpoint's config says what was trained. Returns
+    the line saying so ("" when nothing changed)."""
     pc = cfg.policy
     p, floor = float(pc.get("obs_mask_prob", 0.0)), pc.get("obs_mask_min_episodes", 0) or 0
     if not 0 <= p <= 1:
         raise UserError(f"config: policy.obs_mask_prob={p}: expected a chance in [0, 1]")
-    if p > 0 and episodes < floor:
-        return 0.0, (f"policy.obs_mask_prob {p:g} -> 0: {episodes} training episodes, fewer than "
-                     f"policy.obs_mask_min_episodes={floor}")
-    return p, ""
+    if p == 0 or episodes >= floor:
+        return ""
+    pc.obs_mask_prob = 0.0
+    return (f"policy.obs_mask_prob {p:g} -> 0: {episodes} training episodes, fewer than "
+            f"policy.obs_mask_min_episodes={floor}")
 
 
 def recall_lags(cfg: DictConfig) -> tuple:
@@ -188,9 +190,7 @@ class Stage2:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
         self.recall_weight = recall_weight(cfg)
-        self.obs_mask_prob, self.obs_mask_note = obs_mask_prob(cfg, data.mask.shape[0])
-        if self.obs_mask_note:
-            cfg.policy.obs_mask_prob = 0.0  # the checkpoint's config says what was trained
+        self.obs_mask_note = drop_obs_mask_for_small_stores(cfg, data.mask.shape[0])
         self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg),
                                  memory_reads(cfg)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
@@ -221,7 +221,7 @@ class Stage2:
         obs, prev, act, mask = self.data.batch(episodes, gen)
         draws = draw_noise(pc.kind, B, self.data.mask.shape[1], self.data.obs_dim + self.data.act_dim, pc.K, gen,
                            pc.history_clean_prob, pc.history_max_level, pc.clean_obs_prob, pc.get("obs_max_level"),
-                           self.obs_mask_prob)
+                           pc.get("obs_mask_prob", 0.0))
         part = slice(self.rank * B // self.world, (self.rank + 1) * B // self.world)
         dev = self.device
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.bf16):
