@@ -190,7 +190,7 @@ class Stage2:
             raise UserError(f"config: train.batch_size={tc.batch_size} must be divisible by the {self.world} processes")
         torch.manual_seed(cfg.seed)
         self.recall_weight = recall_weight(cfg)
-        self.obs_mask_note = drop_obs_mask_for_small_stores(cfg, data.mask.shape[0])
+        self.obs_mask_note = drop_obs_mask_for_small_stores(cfg, data.demos)
         self.model = build_model(pc, data.obs_dim, data.act_dim, self.recall_weight > 0, recall_lags(cfg),
                                  memory_reads(cfg)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)

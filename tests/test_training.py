@@ -280,6 +280,15 @@ def test_a_small_store_trains_without_masked_views_and_the_checkpoint_says_so(tm
     assert Checkpoint.load(tmp_path / "small" / "checkpoints" / "latest.pt").config["policy"]["obs_mask_prob"] == 0
     assert Checkpoint.load(tmp_path / "kept" / "checkpoints" / "latest.pt").config["policy"]["obs_mask_prob"] == 0.2
     assert small["history"] == unmasked["history"] != kept["history"]
+    # phase-shifted copies (the stack's default) are not more demonstrations: 64 demos, 64 * chunk sequences
+    from df_robot.policy.tokens import build_token_data
+    from policy_helpers import CHUNK, cue_episodes
+
+    obs, acts, _ = cue_episodes(64, 4, seed=2)
+    phased = build_token_data(obs, acts, CHUNK, phases=True)
+    assert phased.mask.shape[0] == 64 * CHUNK >= 100 and phased.demos == 64
+    train_on_tokens(tiny_cfg(tmp_path / "phased", "train.steps=5"), phased, tmp_path / "phased", progress=False)
+    assert Checkpoint.load(tmp_path / "phased" / "checkpoints" / "latest.pt").config["policy"]["obs_mask_prob"] == 0
     with pytest.raises(UserError, match=r"policy.obs_mask_prob=1.5: expected a chance in \[0, 1\]"):
         train_on_tokens(tiny_cfg(tmp_path / "bad", "train.steps=5", "policy.obs_mask_prob=1.5"), data, tmp_path / "bad",
                         progress=False)

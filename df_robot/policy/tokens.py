@@ -37,6 +37,7 @@ class TokenData:
     act_norm: Normalizer    # per action dimension (applied to each action of a chunk)
     chunk: int
     horizon: int
+    demos: int              # the demonstrations behind the E sequences (phases make chunk sequences of each)
 
     @property
     def obs_dim(self) -> int:
@@ -76,6 +77,7 @@ def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: lis
         obs_norm = Normalizer.fit(torch.from_numpy(np.concatenate([o[:, 0] for o in per_episode_obs])))
     if act_norm is None:
         act_norm = Normalizer.fit(torch.from_numpy(np.concatenate(per_episode_actions)))
+    demos = len(per_episode_obs)
     if phases:
         shifted = [(np.concatenate([o[:1].repeat(p, 0), o]), np.concatenate([a[:1].repeat(p, 0), a]))
                    for o, a in zip(per_episode_obs, per_episode_actions) for p in range(chunk)]
@@ -96,4 +98,4 @@ def build_token_data(per_episode_obs: list[np.ndarray], per_episode_actions: lis
         a_n = act_norm.normalize(torch.from_numpy(np.asarray(a, np.float32)))
         act[e, :Ts[e]] = torch.from_numpy(chunk_actions(a_n.numpy(), chunk, horizon))
         mask[e, :Ts[e]] = True
-    return TokenData(obs, prev, act, mask, obs_norm, act_norm, chunk, horizon)
+    return TokenData(obs, prev, act, mask, obs_norm, act_norm, chunk, horizon, demos)
