@@ -95,8 +95,10 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     from df_robot.policy.align import reference_views
     from df_robot.policy.augment import Augment
     from df_robot.policy.encode import TARGETS, encode_views, load_frames, train_autoencoder
+    from df_robot.precision import use_bf16
 
     pc, ae_cfg, console = cfg.policy, cfg.train.ae, Console(emoji=False)
+    bf16 = use_bf16(cfg, torch.device("cpu"))  # the autoencoders train on the CPU wherever stage 2 runs
     augment = Augment.from_config(pc)
     cameras = list(cfg.task.cameras)
     standardized, keypoints = bool(pc.get("standardize_images", False)), keypoints_of(cfg)
@@ -108,7 +110,8 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
     console.print(f"stage 1: {len(episodes)} episodes ({len(held)} more held out), cameras {cameras} at "
                   f"{pc.image_size}px, {keypoints} keypoints, augmentation {augment.as_dict()}, standardized images {standardized}"
                   + (f", shading flattened at {sigma:g} px" if shading else "")
-                  + (f", target {target} x{target_weight:g}" if target_weight else ""))
+                  + (f", target {target} x{target_weight:g}" if target_weight else "")
+                  + (", in bf16 autocast" if bf16 else ""))
     targets = [TARGETS[target](store.get("robot_state", e), store.get("action", e)) for e in episodes] if target_weight else None
     latents, held_latents, aes, ae_losses = {}, {}, {}, {}
     for ci, cam in enumerate(cameras):
@@ -121,9 +124,10 @@ def encode_store(cfg: DictConfig, store, episodes: list[int], held: list[int]) -
                 cfg.seed + ci, progress=lambda s, l: bar.update(
                     tid, completed=s + 1, loss=l, sps=(s + 1) / (time.perf_counter() - t0)),
                 standardized=standardized, keypoints=keypoints, targets=targets, target_weight=target_weight,
-                shading=shading.get(cam, 0.0))
+                shading=shading.get(cam, 0.0), bf16=bf16)
         aes[cam], ae_losses[cam] = ae, losses
-        latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e) for e, f in enumerate(frames)]
+        latents[cam] = [encode_views(ae, f, pc.aug_views, augment, cfg.seed + 17 * e, bf16) for e, f in enumerate(frames)]
+        # held-out frames as deploy encodes them (fp32): they calibrate its gate
         held_latents[cam] = [encode_views(ae, f, 1, augment, 0)[:, 0] for f in load_frames(store, held, cam, pc.image_size)]
         console.print(f"  autoencoder {cam}: reconstruction MSE {np.mean(losses[:50]):.4f} -> {np.mean(losses[-50:]):.4f}")
     stage1 = Stage1(cameras=cameras, image_size=int(pc.image_size), camera_hw=tuple(store.cameras[cameras[0]]),

@@ -65,3 +65,23 @@ def random_image_store(path, episodes: int = 3, failed: tuple = ()):
                             block=True)
             w.end_episode({"success": e not in failed})
     return path
+
+
+def moving_square_store(path, episodes: int = 5):
+    """A fruit-swap store of `episodes` x 20 frames in which a red square crosses a grey table:
+    images an autoencoder can learn to reconstruct (random ones it cannot)."""
+    from df_robot.store import EpisodeWriter
+
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(path, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
+                       task="fruit_swap") as w:
+        for e in range(episodes):
+            w.begin_episode()
+            for t in range(20):
+                img = np.full((40, 40, 3), 110, np.uint8)
+                y, x = 4 + (3 * e + t) % 24, 2 + (5 * e + 2 * t) % 26
+                img[y:y + 12, x:x + 12] = (200, 40, 30)
+                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
+                            block=True)
+            w.end_episode({"success": True})
+    return path

@@ -16,7 +16,7 @@ from df_robot.checkpoint import Checkpoint, save_atomic
 from df_robot.policy.image_policy import ImagePolicy
 from df_robot.train import train, train_on_tokens
 from policy_helpers import cue_data, tiny_cfg
-from store_helpers import random_image_store
+from store_helpers import moving_square_store, random_image_store
 
 HERE = Path(__file__).parent
 
@@ -170,7 +170,7 @@ def test_bf16_on_the_cpu_trains_as_well_as_fp32(tmp_path):
 def test_auto_precision_takes_bf16_only_where_the_cpu_does_it_natively(monkeypatch, tmp_path, native):
     """On a CPU without AVX512-BF16 (an AVX2-only EPYC, 2026-12-03) an emulated bf16 step took 10x
     an fp32 one: auto must keep fp32 there, and stage 2's first line must say which case it is."""
-    import df_robot.train as train_mod
+    import df_robot.precision as train_mod
 
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
     cpu = torch.device("cpu")
@@ -180,6 +180,35 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_does_it_natively(monkeypat
     line = train_mod.precision_line(auto, cpu)
     assert line.startswith("bf16 autocast (native") if native else line.startswith("fp32 (this CPU has no native bf16")
     assert ("emulates" in train_mod.precision_line(asked, cpu)) is not native
+
+
+def test_stage1_trains_in_bf16_where_asked_and_encodes_held_out_frames_as_deploy_does(tmp_path):
+    """Stage 1 under bf16 autocast (train.precision, like stage 2): a different loss path that
+    still learns; codes cached as float32; the held-out frames, which calibrate deploy's gate,
+    encoded in fp32 as deploy encodes them."""
+    from df_robot.policy.autoencoder import load_autoencoder
+    from df_robot.policy.encode import load_frames
+    from df_robot.stage1 import prepare_stage1
+    from df_robot.store import EpisodeStore
+
+    store = moving_square_store(tmp_path / "demo.zarr", episodes=5)
+    runs = {}
+    for p in ("fp32", "bf16"):
+        cfg = tiny_cfg(tmp_path / p, f"data.path={store}", "data.val_episodes=1", "train.ae.steps=40",
+                       "train.ae.batch_size=16", "policy.image_size=32", "policy.aug_views=2", f"train.precision={p}")
+        (tmp_path / p).mkdir()
+        runs[p] = prepare_stage1(cfg, tmp_path / p)
+    losses = {p: runs[p][1].ae_losses["front"] for p in runs}
+    assert losses["fp32"] != losses["bf16"]
+    first, last = ({p: float(np.mean(losses[p][i])) for p in runs} for i in (slice(0, 5), slice(-5, None)))
+    assert last["bf16"] < 0.7 * first["bf16"] and last["bf16"] < 1.1 * last["fp32"], (first, last)
+    data, stage1, held_out = runs["bf16"]
+    assert data.obs.dtype == torch.float32
+    (held,) = stage1.held_out
+    frames = load_frames(EpisodeStore(store), [held], "front", 32)[0]
+    with torch.no_grad():
+        fp32_codes = load_autoencoder(stage1, "front").encode(frames.float() / 127.5 - 1.0)
+    assert torch.equal(held_out[0][0][:, :stage1.latent_dim], fp32_codes)
 
 
 def test_a_checkpoint_for_another_task_is_refused(tmp_path):

@@ -92,11 +92,13 @@ TARGETS = {"first_reach": first_reach, "places": object_places}
 def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, steps: int, batch: int, lr: float,
                       augment: Augment, seed: int, progress=None, standardized: bool = False,
                       keypoints: int = 0, targets: list[np.ndarray] | None = None,
-                      target_weight: float = 0.0, shading: float = 0.0) -> tuple[ImageAutoencoder, list[float]]:
+                      target_weight: float = 0.0, shading: float = 0.0, bf16: bool = False) -> tuple[ImageAutoencoder, list[float]]:
     """Reconstruct augmented frames (random shift, and rotation and colour jitter when asked);
     with `target_weight`, a linear head on the code also predicts each frame's target (one of
     TARGETS, standardized; NaN: none), so the code spends numbers on where the objects lie, not
-    only on the table and the light. The head is dropped after training."""
+    only on the table and the light. The head is dropped after training. `bf16`: the forward
+    pass under bf16 autocast (the optimizer step outside it: a fused AdamW step inside autocast
+    updates bf16 copies of the weights, and the coder never learns)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
@@ -120,13 +122,14 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     for step in range(steps):
         idx = torch.randint(0, len(all_frames), (batch,), generator=gen)
         x, target = augment.pair(as_float(all_frames[idx]), gen)
-        z = ae.encode(x)
-        loss = reconstruction = ae.reconstruction_loss(z, target)
-        if head is not None:
-            y = y_all[idx]
-            known = ~torch.isnan(y)
-            if known.any():
-                loss = loss + target_weight * ((head(z) - y.nan_to_num()) ** 2)[known].mean()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            z = ae.encode(x)
+            loss = reconstruction = ae.reconstruction_loss(z, target)
+            if head is not None:
+                y = y_all[idx]
+                known = ~torch.isnan(y)
+                if known.any():
+                    loss = loss + target_weight * ((head(z).float() - y.nan_to_num()) ** 2)[known].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -138,12 +141,14 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
 
 
 @torch.no_grad()
-def encode_views(ae: ImageAutoencoder, frames: torch.Tensor, views: int, augment: Augment, seed: int) -> np.ndarray:
+def encode_views(ae: ImageAutoencoder, frames: torch.Tensor, views: int, augment: Augment, seed: int,
+                 bf16: bool = False) -> np.ndarray:
     """(L, V, latent_dim): view 0 the frame itself, views 1.. augmented copies of it (the table
     cloth as recorded: stage 1 has learnt to give another one the same code)."""
     gen = torch.Generator().manual_seed(seed)
     x = as_float(frames)
-    out = [ae.encode(x)]
-    for _ in range(views - 1):
-        out.append(ae.encode(augment.scene(x, gen)))
-    return torch.stack(out, dim=1).numpy()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = [ae.encode(x)]
+        for _ in range(views - 1):
+            out.append(ae.encode(augment.scene(x, gen)))
+    return torch.stack(out, dim=1).float().numpy()
