@@ -21,6 +21,17 @@ def _size(nbytes: int) -> str:
     return ""
 
 
+def summarise_values(values: list[str], show: int = 6, width: int = 40) -> str:
+    """A text field in one line: how many distinct values, the first few, each cut to `width`
+    (a per-episode JSON record, like the rig's draw, would otherwise fill the screen)."""
+    uniq = sorted(set(values))
+    if any(len(u) > width for u in uniq):
+        show = min(show, 2)  # cut alike, long records look the same: two show what they are
+    shown = [u if len(u) <= width else u[:width - 3] + "..." for u in uniq[:show]]
+    every = " (one per episode)" if len(uniq) == len(values) > 1 else ""
+    return f"{len(uniq)} distinct{every}: " + ", ".join(shown) + (" ..." if len(uniq) > show else "")
+
+
 def info(path: str | Path, console: Console | None = None) -> dict:
     """Print what a store holds; returns the same facts as a dict (for tests and scripts)."""
     console = console or Console(emoji=False)
@@ -44,8 +55,7 @@ def info(path: str | Path, console: Console | None = None) -> dict:
             facts["meta"][key] = (f"min {values.min():g}, mean {values.mean():g}, max {values.max():g}"
                                   if len(values) else "-")
         else:
-            uniq = sorted({str(v) for v in values.tolist()})
-            facts["meta"][key] = f"{len(uniq)} distinct: " + ", ".join(uniq[:6]) + (" ..." if len(uniq) > 6 else "")
+            facts["meta"][key] = summarise_values([str(v) for v in values.tolist()])
 
     table = Table(title=f"{s.path}", show_header=False)
     table.add_row("episodes", str(facts["episodes"]))

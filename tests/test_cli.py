@@ -39,6 +39,18 @@ def test_data_info_summarises_the_store(store_path, capsys):
     assert "episodes" in printed and "front 12x16" in printed
 
 
+def test_data_info_keeps_a_long_text_field_to_one_line():
+    """The twin's stores keep each episode's rig draw as JSON (some 400 characters): listed
+    whole, 200 of them filled the screen; each value is cut and the count says they all differ."""
+    from df_robot.data_tools import summarise_values
+
+    rigs = ['{"camera_shift": [0.0, 0.0, 0.0], "slot_shift": [%d, 1]}' % i for i in range(200)]
+    line = summarise_values(rigs)
+    assert line.startswith("200 distinct (one per episode): ") and line.endswith(" ...")
+    assert len(line) < 2 * 42 + 50 and '{"camera_shift": [0.0, 0.0, 0.0], "sl...' in line
+    assert summarise_values(["A", "B", "A"]) == "2 distinct: A, B"
+
+
 def test_data_video_draws_every_frame_side_by_side(store_path, tmp_path):
     out = tmp_path / "ep1.mp4"
     assert main(["data", "video", str(store_path), "--episode", "1", "-o", str(out), "--height", "48"]) == 0
