@@ -97,8 +97,8 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
     with `target_weight`, a linear head on the code also predicts each frame's target (one of
     TARGETS, standardized; NaN: none), so the code spends numbers on where the objects lie, not
     only on the table and the light. The head is dropped after training. `bf16`: the forward
-    pass under bf16 autocast (the optimizer step outside it: a fused AdamW step inside autocast
-    updates bf16 copies of the weights, and the coder never learns)."""
+    pass under bf16 autocast, the optimizer step outside it (with the step inside, the coder did
+    not learn at all: tests/test_training.py)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     all_frames = torch.cat(frames)
