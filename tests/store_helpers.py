@@ -49,9 +49,9 @@ def assert_episode_equal(store, e: int) -> None:
     assert {k: m[k] for k in ("seed", "success", "layout")} == meta(e)
 
 
-def random_image_store(path, episodes: int = 3, failed: tuple = ()):
-    """A fruit-swap store of `episodes` x 20 frames of random 40x40 images (two cameras), for
-    training runs that only need to run; the episodes in `failed` are marked unsuccessful."""
+def _fruit_swap_store(path, episodes: int, image, failed: tuple = ()):
+    """A fruit-swap store of `episodes` x 20 frames of 40x40 images (two cameras): image(rng, e, t)
+    is the front camera's frame, the wrist's the same upside down; random state and actions."""
     from df_robot.store import EpisodeWriter
 
     rng = np.random.default_rng(0)
@@ -60,28 +60,26 @@ def random_image_store(path, episodes: int = 3, failed: tuple = ()):
         for e in range(episodes):
             w.begin_episode()
             for t in range(20):
-                img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+                img = image(rng, e, t)
                 w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
                             block=True)
             w.end_episode({"success": e not in failed})
     return path
 
 
-def moving_square_store(path, episodes: int = 5):
-    """A fruit-swap store of `episodes` x 20 frames in which a red square crosses a grey table:
-    images an autoencoder can learn to reconstruct (random ones it cannot)."""
-    from df_robot.store import EpisodeWriter
+def random_image_store(path, episodes: int = 3, failed: tuple = ()):
+    """Random images, for training runs that only need to run; the episodes in `failed` are
+    marked unsuccessful."""
+    return _fruit_swap_store(path, episodes, lambda rng, e, t: rng.integers(0, 255, (40, 40, 3), dtype=np.uint8), failed)
 
-    rng = np.random.default_rng(0)
-    with EpisodeWriter(path, fps=10, cameras={"front": (40, 40), "wrist": (40, 40)}, state_dim=17, action_dim=10,
-                       task="fruit_swap") as w:
-        for e in range(episodes):
-            w.begin_episode()
-            for t in range(20):
-                img = np.full((40, 40, 3), 110, np.uint8)
-                y, x = 4 + (3 * e + t) % 24, 2 + (5 * e + 2 * t) % 26
-                img[y:y + 12, x:x + 12] = (200, 40, 30)
-                w.add_frame({"front": img, "wrist": img[::-1]}, rng.normal(size=17), rng.normal(size=10), t * 0.1,
-                            block=True)
-            w.end_episode({"success": True})
-    return path
+
+def moving_square_store(path, episodes: int = 5):
+    """A red square crossing a grey table: images an autoencoder can learn to reconstruct
+    (random ones it cannot)."""
+    def square(rng, e, t):
+        img = np.full((40, 40, 3), 110, np.uint8)
+        y, x = 4 + (3 * e + t) % 24, 2 + (5 * e + 2 * t) % 26
+        img[y:y + 12, x:x + 12] = (200, 40, 30)
+        return img
+
+    return _fruit_swap_store(path, episodes, square)
