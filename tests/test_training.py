@@ -170,16 +170,16 @@ def test_bf16_on_the_cpu_trains_as_well_as_fp32(tmp_path):
 def test_auto_precision_takes_bf16_only_where_the_cpu_does_it_natively(monkeypatch, tmp_path, native):
     """On a CPU without AVX512-BF16 (an AVX2-only EPYC, 2026-12-03) an emulated bf16 step took 10x
     an fp32 one: auto must keep fp32 there, and stage 2's first line must say which case it is."""
-    import df_robot.precision as train_mod
+    import df_robot.precision as precision_mod
 
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
     cpu = torch.device("cpu")
     auto, asked = tiny_cfg(tmp_path, "train.precision=auto"), tiny_cfg(tmp_path, "train.precision=bf16")
-    assert train_mod.use_bf16(auto, cpu) is native
-    assert train_mod.use_bf16(asked, cpu) and not train_mod.use_bf16(tiny_cfg(tmp_path, "train.precision=fp32"), cpu)
-    line = train_mod.precision_line(auto, cpu)
+    assert precision_mod.use_bf16(auto, cpu) is native
+    assert precision_mod.use_bf16(asked, cpu) and not precision_mod.use_bf16(tiny_cfg(tmp_path, "train.precision=fp32"), cpu)
+    line = precision_mod.precision_line(auto, cpu)
     assert line.startswith("bf16 autocast (native") if native else line.startswith("fp32 (this CPU has no native bf16")
-    assert ("emulates" in train_mod.precision_line(asked, cpu)) is not native
+    assert ("emulates" in precision_mod.precision_line(asked, cpu)) is not native
 
 
 def test_stage1_trains_in_bf16_where_asked_and_encodes_held_out_frames_as_deploy_does(tmp_path):
@@ -187,7 +187,7 @@ def test_stage1_trains_in_bf16_where_asked_and_encodes_held_out_frames_as_deploy
     still learns; codes cached as float32; the held-out frames, which calibrate deploy's gate,
     encoded in fp32 as deploy encodes them."""
     from df_robot.policy.autoencoder import load_autoencoder
-    from df_robot.policy.encode import load_frames
+    from df_robot.policy.encode import as_float, load_frames
     from df_robot.stage1 import prepare_stage1
     from df_robot.store import EpisodeStore
 
@@ -207,7 +207,7 @@ def test_stage1_trains_in_bf16_where_asked_and_encodes_held_out_frames_as_deploy
     (held,) = stage1.held_out
     frames = load_frames(EpisodeStore(store), [held], "front", 32)[0]
     with torch.no_grad():
-        fp32_codes = load_autoencoder(stage1, "front").encode(frames.float() / 127.5 - 1.0)
+        fp32_codes = load_autoencoder(stage1, "front").encode(as_float(frames))
     assert torch.equal(held_out[0][0][:, :stage1.latent_dim], fp32_codes)
 
 

@@ -129,7 +129,7 @@ def train_autoencoder(frames: list[torch.Tensor], size: int, latent_dim: int, st
                 y = y_all[idx]
                 known = ~torch.isnan(y)
                 if known.any():
-                    loss = loss + target_weight * ((head(z).float() - y.nan_to_num()) ** 2)[known].mean()
+                    loss = loss + target_weight * ((head(z) - y.nan_to_num()) ** 2)[known].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
