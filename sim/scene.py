@@ -19,6 +19,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from sim.robot_meshes import use_coarse_visual_meshes
+
 TABLE_TOP = 0.0          # the robot stands on the table; z = 0 is the table surface
 SLOT_NAMES = ("A", "B", "C")
 SLOT_X = 0.50
@@ -51,6 +53,9 @@ class SceneConfig:
     wrist_fovy: float = 75.0
     timestep: float = 0.002
     extra_marks: tuple = ()   # (name, x, y): a task's own marks beside the slot row (sim/tasks.py)
+    # the robot drawn from its meshes clustered on a grid this fine (m): as the cameras see it,
+    # at a fraction of the drawing time (sim/robot_meshes.py); 0 draws Menagerie's meshes
+    robot_mesh_grid: float = 0.005
 
 
 def robot_assets_dir() -> Path:
@@ -172,4 +177,8 @@ def _add_distractor(w) -> None:
 
 
 def build_model(cfg: SceneConfig | None = None) -> mujoco.MjModel:
-    return build_spec(cfg or SceneConfig()).compile()
+    cfg = cfg or SceneConfig()
+    spec = build_spec(cfg)
+    if cfg.robot_mesh_grid > 0:
+        use_coarse_visual_meshes(spec, robot_assets_dir(), cfg.robot_mesh_grid)
+    return spec.compile()

@@ -374,3 +374,34 @@ def test_return_apple_hides_its_cue_for_tens_of_seconds():
         assert ReturnLayout(0).plan()[-1] != ReturnLayout(2).plan()[-1]  # yet the last move differs
     finally:
         other.close()
+
+
+def test_the_robot_is_drawn_from_clustered_meshes_that_look_alike_and_change_no_physics():
+    """The default twin draws the arm from clustered copies of Menagerie's visual meshes (drawing
+    them was most of recording's time): far fewer triangles, nearly the same images, and the
+    physics of Menagerie's model to the last bit, since collision meshes and every body's
+    mass are kept."""
+    twin = Twin(SceneConfig(image_height=64, image_width=80))
+    menagerie = Twin(SceneConfig(image_height=64, image_width=80, robot_mesh_grid=0))
+    try:
+        assert twin.model.nmeshface < 0.25 * menagerie.model.nmeshface
+        for field in ("body_mass", "body_inertia", "body_ipos", "body_iquat", "body_subtreemass", "dof_M0"):
+            np.testing.assert_array_equal(getattr(twin.model, field), getattr(menagerie.model, field), err_msg=field)
+        tasks = [FruitSwapTask(t) for t in (twin, menagerie)]
+        for t in tasks:
+            t.reset(3, Layout(apple=0, orange=2))
+        experts = [ScriptedExpert(t, 3) for t in tasks]
+        for _ in range(60):  # down to the first fruit and into the grasp
+            images = []
+            for t, expert in zip((twin, menagerie), experts):
+                t.robot.command(expert.next_target(t.robot.state()))
+                t.robot.wait(0.1)
+                images.append(t.read_cameras())
+            np.testing.assert_array_equal(twin.data.qpos, menagerie.data.qpos)
+            for name in images[0]:
+                diff = np.abs(images[0][name].astype(int) - images[1][name].astype(int))
+                assert diff.mean() < 2.5, (name, diff.mean())
+        assert np.abs(images[0]["front"].astype(int) - images[1]["front"].astype(int)).max() > 0  # not a no-op
+    finally:
+        twin.close()
+        menagerie.close()
