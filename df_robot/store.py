@@ -367,7 +367,7 @@ class EpisodeWriter:
         """Queue one frame; returns False when it had to be dropped (queue full).
 
         A live loop leaves ``block`` False (a late frame is dropped and counted); offline
-        writers (recorded episodes from worker processes, importers) pass True and wait."""
+        writers pass True and wait, or hand a whole episode in memory to ``add_episode``."""
         ep = self._require_episode()
         self._raise_writer_error()
         if set(images) != set(self.cameras):
@@ -393,6 +393,42 @@ class EpisodeWriter:
         ep.action.append(act)
         ep.timestamp.append(float(timestamp))
         return True
+
+    def add_episode(self, images: Mapping[str, np.ndarray], robot_state, action, timestamp,
+                    metadata: Mapping[str, Any] | None = None) -> int:
+        """Write and commit a whole episode held in memory (images (T, H, W, 3) a camera): one
+        write a camera, not one a frame, which is most of a writer's cost (bench/store_write.py).
+        For offline writers: the twin's recording workers' episodes, importers."""
+        self.begin_episode()
+        ep = self._episode
+        state = np.asarray(robot_state, np.float32).reshape(len(robot_state), -1)
+        act = np.asarray(action, np.float32).reshape(len(action), -1)
+        n = len(timestamp)
+        try:
+            if n == 0 or state.shape != (n, self.state_dim) or act.shape != (n, self.action_dim):
+                raise ValueError(f"robot_state/action/timestamp: expected ({n}, {self.state_dim})/({n}, "
+                                 f"{self.action_dim})/({n},) with n > 0, found {state.shape}/{act.shape}/({n},)")
+            if set(images) != set(self.cameras):
+                raise ValueError(f"images for cameras {sorted(images)}, store has {sorted(self.cameras)}")
+            for name, img in images.items():
+                if img.shape != (n, *self.cameras[name], 3) or img.dtype != np.uint8:
+                    raise ValueError(f"camera '{name}': expected uint8 {(n, *self.cameras[name], 3)}, "
+                                     f"found {img.dtype} {img.shape}")
+            self.flush()  # the writer thread is idle from here: the image arrays are ours
+            n0 = self._next_frame
+            if n0 + n > self._capacity:
+                self._grow(n0 + n)
+            for name, img in images.items():
+                self._images[name][n0:n0 + n] = img
+        except BaseException:
+            self.discard_episode()
+            raise
+        self._next_frame = n0 + n
+        self.frames_written += n
+        ep.state.extend(state)
+        ep.action.extend(act)
+        ep.timestamp.extend(float(t) for t in timestamp)
+        return self.end_episode(metadata)
 
     def end_episode(self, metadata: Mapping[str, Any] | None = None) -> int:
         """Write the episode's low-dim data and metadata, then commit; returns its index."""

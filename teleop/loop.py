@@ -41,11 +41,8 @@ class EpisodeBuffer:
 
     def write_to(self, writer, metadata: Mapping) -> int:
         """Append this episode to an EpisodeWriter and commit it; returns its index."""
-        writer.begin_episode()
-        for t in range(len(self)):
-            writer.add_frame({n: imgs[t] for n, imgs in self.images.items()}, self.robot_state[t],
-                             self.action[t], self.timestamp[t], block=True)
-        return writer.end_episode(metadata)
+        return writer.add_episode({n: np.stack(imgs) for n, imgs in self.images.items()}, self.robot_state,
+                                  self.action, self.timestamp, metadata)
 
 
 @dataclass

@@ -10,7 +10,8 @@ import zarr
 from hypothesis import given, settings, strategies as st
 
 from df_robot.store import EpisodeStore, EpisodeWriter, StoreError
-from store_helpers import ACTION_DIM, CAMERAS, STATE_DIM, assert_episode_equal, episode_length, frame, write_episode
+from store_helpers import (ACTION_DIM, CAMERAS, STATE_DIM, assert_episode_equal, episode_length, frame, meta,
+                           write_episode)
 
 
 def new_writer(path, **kw):
@@ -120,6 +121,49 @@ def test_add_frame_rejects_wrong_shapes(tmp_path):
             w.add_frame(f["images"], np.zeros(3), f["action"], 0)
         with pytest.raises(RuntimeError, match="begin_episode"):
             w.begin_episode()
+
+
+def whole_episode(e: int) -> tuple:
+    frames = [frame(e, t) for t in range(episode_length(e))]
+    images = {cam: np.stack([f["images"][cam] for f in frames]) for cam in CAMERAS}
+    return images, [f["robot_state"] for f in frames], [f["action"] for f in frames], [f["timestamp"] for f in frames]
+
+
+def test_a_whole_episode_written_at_once_reads_back_as_frame_by_frame(tmp_path):
+    """add_episode (one write a camera: the recording's workers' episodes) beside add_frame
+    episodes in one store, growing it past its first block, reopened and appended to."""
+    path = tmp_path / "w.zarr"
+    with new_writer(path) as w:
+        write_episode(w, 0)
+        for e in (1, 2):
+            assert w.add_episode(*whole_episode(e), meta(e)) == e
+        for e in range(3, 40):  # 40 episodes of 3-13 frames: past the first 256-frame block
+            w.add_episode(*whole_episode(e), meta(e))
+    with new_writer(path) as w:
+        write_episode(w, 40)
+        w.add_episode(*whole_episode(41), meta(41))
+    s = EpisodeStore(path)
+    assert s.n_episodes == 42
+    for e in range(42):
+        assert_episode_equal(s, e)
+
+
+def test_a_whole_episode_of_the_wrong_shape_is_refused_and_loses_nothing(tmp_path):
+    path = tmp_path / "w.zarr"
+    with new_writer(path) as w:
+        w.add_episode(*whole_episode(0), meta(0))
+        images, state, action, stamps = whole_episode(1)
+        with pytest.raises(ValueError, match="camera 'front'"):
+            w.add_episode({**images, "front": images["front"][:, :5]}, state, action, stamps)
+        with pytest.raises(ValueError, match="robot_state/action/timestamp"):
+            w.add_episode(images, state[:-1], action, stamps)
+        with pytest.raises(ValueError, match="cameras"):
+            w.add_episode({"front": images["front"]}, state, action, stamps)
+        assert w.add_episode(images, state, action, stamps, meta(1)) == 1  # the writer goes on
+    s = EpisodeStore(path)
+    assert s.n_episodes == 2
+    assert_episode_equal(s, 0)
+    assert_episode_equal(s, 1)
 
 
 # ---- validation: every error names the store, the key, what was expected and found ----
