@@ -4,7 +4,7 @@
 # the success rate. Every step is a command a user would type. Sizes can be changed:
 #   EPISODES=100 STEPS=6000 EVAL_EPISODES=50 bash scripts/demo.sh
 # 200 demos by default: with 100, fruit set down off their marks scored 83% against 92% (6,000 steps)
-# (BENCHMARKS.md); 100 records and encodes in about 5 minutes less. STEPS unset: the config's
+# (BENCHMARKS.md); 100 records and encodes in half the time. STEPS unset: the config's
 # train.steps (10,000); STEPS=6000 saves 4-5 minutes where bf16 is native, about 12 in fp32 (BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
