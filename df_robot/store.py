@@ -170,6 +170,12 @@ class EpisodeStore:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
 
+def _rows(values) -> np.ndarray:
+    """(frames, dim) float32 from a list of vectors or an array, dim 0 included."""
+    a = np.asarray(values, np.float32)
+    return a.reshape(len(a), -1) if a.size else a.reshape(len(a), 0)
+
+
 def _py(value):
     value = np.asarray(value)
     return value.item() if value.ndim == 0 else value.tolist()
@@ -401,9 +407,7 @@ class EpisodeWriter:
         For offline writers: the twin's recording workers' episodes, importers."""
         self.begin_episode()
         ep = self._episode
-        state = np.asarray(robot_state, np.float32).reshape(len(robot_state), -1)
-        act = np.asarray(action, np.float32).reshape(len(action), -1)
-        n = len(timestamp)
+        state, act, n = _rows(robot_state), _rows(action), len(timestamp)
         try:
             if n == 0 or state.shape != (n, self.state_dim) or act.shape != (n, self.action_dim):
                 raise ValueError(f"robot_state/action/timestamp: expected ({n}, {self.state_dim})/({n}, "

@@ -90,11 +90,7 @@ def write_store(out: str | Path, episodes: Iterable[Episode], *, fps: float, cam
                            robot=robot, extra_attrs={"imported_from": source}) as writer, Progress() as bar:
             tid = bar.add_task(progress, total=None)
             for ep in episodes:
-                writer.begin_episode()
-                for t in range(len(ep.action)):
-                    writer.add_frame({c: ep.images[c][t] for c in cameras}, ep.state[t], ep.action[t],
-                                     float(ep.timestamp[t]), block=True)
-                writer.end_episode(ep.meta)
+                writer.add_episode({c: ep.images[c] for c in cameras}, ep.state, ep.action, ep.timestamp, ep.meta)
                 n += 1
                 bar.update(tid, advance=1)
         if n == 0:
