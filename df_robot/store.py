@@ -376,17 +376,9 @@ class EpisodeWriter:
         writers pass True and wait, or hand a whole episode in memory to ``add_episode``."""
         ep = self._require_episode()
         self._raise_writer_error()
-        if set(images) != set(self.cameras):
-            raise ValueError(f"images for cameras {sorted(images)}, store has {sorted(self.cameras)}")
-        for name, img in images.items():
-            if img.shape != (*self.cameras[name], 3) or img.dtype != np.uint8:
-                raise ValueError(f"camera '{name}': expected uint8 {(*self.cameras[name], 3)}, "
-                                 f"found {img.dtype} {img.shape}")
         state = np.asarray(robot_state, np.float32).reshape(-1)
         act = np.asarray(action, np.float32).reshape(-1)
-        if state.shape != (self.state_dim,) or act.shape != (self.action_dim,):
-            raise ValueError(f"robot_state/action: expected ({self.state_dim},)/({self.action_dim},), "
-                             f"found {state.shape}/{act.shape}")
+        self._check_shapes(images, state, act)
         try:
             self._queue.put(("frame", self._next_frame, {k: np.ascontiguousarray(v) for k, v in images.items()}),
                             block=block)
@@ -409,15 +401,9 @@ class EpisodeWriter:
         ep = self._episode
         state, act, n = _rows(robot_state), _rows(action), len(timestamp)
         try:
-            if n == 0 or state.shape != (n, self.state_dim) or act.shape != (n, self.action_dim):
-                raise ValueError(f"robot_state/action/timestamp: expected ({n}, {self.state_dim})/({n}, "
-                                 f"{self.action_dim})/({n},) with n > 0, found {state.shape}/{act.shape}/({n},)")
-            if set(images) != set(self.cameras):
-                raise ValueError(f"images for cameras {sorted(images)}, store has {sorted(self.cameras)}")
-            for name, img in images.items():
-                if img.shape != (n, *self.cameras[name], 3) or img.dtype != np.uint8:
-                    raise ValueError(f"camera '{name}': expected uint8 {(n, *self.cameras[name], 3)}, "
-                                     f"found {img.dtype} {img.shape}")
+            if n == 0:
+                raise ValueError("add_episode() with no frames: nothing to write")
+            self._check_shapes(images, state, act, frames=(n,))
             self.flush()  # the writer thread is idle from here: the image arrays are ours
             n0 = self._next_frame
             if n0 + n > self._capacity:
@@ -494,6 +480,21 @@ class EpisodeWriter:
         if self._episode is None:
             raise RuntimeError("no open episode: call begin_episode() first")
         return self._episode
+
+    def _check_shapes(self, images: Mapping[str, np.ndarray], state: np.ndarray, act: np.ndarray,
+                      frames: tuple = ()) -> None:
+        """One frame's arrays as the store holds them; `frames` (n,): a whole episode's, n from
+        its timestamps."""
+        if state.shape != (*frames, self.state_dim) or act.shape != (*frames, self.action_dim):
+            what = "robot_state/action/timestamp" if frames else "robot_state/action"
+            raise ValueError(f"{what}: expected {(*frames, self.state_dim)}/{(*frames, self.action_dim)}, "
+                             f"found {state.shape}/{act.shape}")
+        if set(images) != set(self.cameras):
+            raise ValueError(f"images for cameras {sorted(images)}, store has {sorted(self.cameras)}")
+        for name, img in images.items():
+            if img.shape != (*frames, *self.cameras[name], 3) or img.dtype != np.uint8:
+                raise ValueError(f"camera '{name}': expected uint8 {(*frames, *self.cameras[name], 3)}, "
+                                 f"found {img.dtype} {img.shape}")
 
     def _raise_writer_error(self) -> None:
         if self._error is not None:

@@ -53,9 +53,11 @@ def _coarse_robot(assets: str, grid: float) -> tuple[dict, dict]:
             continue
         name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_MESH, m)
         meshes[name] = _cluster(_asset_frame_vertices(model, m, spec.mesh(name).scale), _faces(model, m), grid)
-    inertials = {b.name: (model.body(b.name).mass[0], model.body(b.name).ipos.copy(), model.body(b.name).iquat.copy(),
-                          model.body(b.name).inertia.copy())
-                 for b in spec.bodies if b.name != "world" and not b.explicitinertial}
+    inertials = {}
+    for b in spec.bodies:
+        if b.name != "world" and not b.explicitinertial:
+            body = model.body(b.name)
+            inertials[b.name] = (body.mass[0], body.ipos.copy(), body.iquat.copy(), body.inertia.copy())
     return meshes, inertials
 
 
